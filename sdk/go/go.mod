@@ -1,0 +1,3 @@
+module github.com/spywatcher/spywatcher/sdk/go
+
+go 1.26
