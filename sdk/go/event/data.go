@@ -261,3 +261,24 @@ func UserOf(d Data) *User {
 	}
 	return nil
 }
+
+// WithoutContent returns d with any message content removed, copying the
+// payload rather than changing it. The host stores events this way and hands
+// them so to plugins that were not granted message.content.read.
+func WithoutContent(d Data) Data {
+	switch v := d.(type) {
+	case *MessageCreate:
+		if v.Content != "" {
+			c := *v
+			c.Content = ""
+			return &c
+		}
+	case *MessageUpdate:
+		if v.Content != "" {
+			c := *v
+			c.Content = ""
+			return &c
+		}
+	}
+	return d
+}

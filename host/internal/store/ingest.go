@@ -1,0 +1,823 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spywatcher/spywatcher/sdk/go/event"
+)
+
+// IngestResult tells what one batch changed.
+type IngestResult struct {
+	// Stored holds the events that were new, in the order they were given.
+	Stored []event.Event
+	// Duplicates counts events whose ID was already stored (or repeated
+	// within the batch).
+	Duplicates int
+}
+
+// Ingest stores a batch of validated events in one transaction: the raw
+// events (idempotent by ID), and for the events that were new, everything
+// derived from them — members, roles, presence sessions, message metadata,
+// bans, joins and leaves, channels, guilds and hourly activity. A duplicate
+// changes nothing, so replaying a file twice stores nothing new.
+//
+// Ingest is meant to be called by one goroutine per instance (the pipeline's
+// writer); on PostgreSQL the member rows a batch touches are locked so that
+// concurrent writers from several instances serialise per member.
+func (s *Store) Ingest(ctx context.Context, evs []event.Event) (IngestResult, error) {
+	var res IngestResult
+	if len(evs) == 0 {
+		return res, nil
+	}
+	rows, uniq := encodeEvents(evs, ms(s.now()))
+	res.Duplicates = len(evs) - len(uniq)
+
+	conn, err := s.w.Conn(ctx)
+	if err != nil {
+		return res, fmt.Errorf("store: ingest: %w", err)
+	}
+	defer conn.Close()
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return res, fmt.Errorf("store: ingest: begin: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // after Commit this is a no-op
+
+	isNew, err := s.insertEvents(ctx, conn, tx, rows)
+	if err != nil {
+		return res, fmt.Errorf("store: ingest: events: %w", err)
+	}
+	stored := make([]event.Event, 0, len(isNew))
+	for _, i := range uniq {
+		if isNew[evs[i].ID] {
+			stored = append(stored, evs[i])
+		}
+	}
+	res.Duplicates += len(uniq) - len(stored)
+	if len(stored) > 0 {
+		d := newDerivation(s.greatest())
+		if err := d.load(ctx, s, tx, stored); err != nil {
+			return res, fmt.Errorf("store: ingest: load state: %w", err)
+		}
+		d.apply(stored)
+		if err := d.write(ctx, s, conn, tx); err != nil {
+			return res, fmt.Errorf("store: ingest: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return res, fmt.Errorf("store: ingest: commit: %w", err)
+	}
+	res.Stored = stored
+	return res, nil
+}
+
+type eventRow struct {
+	id, guild, kind, user, channel string
+	at                             int64
+	data                           []byte
+	ingestedAt                     int64
+}
+
+// encodeEvents turns events into rows, dropping repeats of an ID within the
+// batch; uniq holds the indexes of the first occurrences.
+func encodeEvents(evs []event.Event, now int64) (rows []eventRow, uniq []int) {
+	seen := make(map[string]struct{}, len(evs))
+	rows = make([]eventRow, 0, len(evs))
+	uniq = make([]int, 0, len(evs))
+	for i := range evs {
+		ev := &evs[i]
+		if _, dup := seen[ev.ID]; dup {
+			continue
+		}
+		seen[ev.ID] = struct{}{}
+		data, err := json.Marshal(event.WithoutContent(ev.Data))
+		if err != nil || string(data) == "null" {
+			data = []byte("{}")
+		}
+		rows = append(rows, eventRow{
+			id: ev.ID, guild: ev.GuildID, kind: string(ev.Kind), user: ev.UserID,
+			channel: ev.ChannelID, at: ms(ev.At), data: data, ingestedAt: now,
+		})
+		uniq = append(uniq, i)
+	}
+	return rows, uniq
+}
+
+// insertEvents appends rows to the events table and reports which IDs were new.
+func (s *Store) insertEvents(ctx context.Context, conn *sql.Conn, tx *sql.Tx, rows []eventRow) (map[string]bool, error) {
+	if s.dialect == Postgres {
+		return s.copyEvents(ctx, conn, tx, rows)
+	}
+	isNew := make(map[string]bool, len(rows))
+	const cols = 8
+	for start := 0; start < len(rows); start += maxRows(cols) {
+		chunk := rows[start:min(len(rows), start+maxRows(cols))]
+		args := make([]any, 0, len(chunk)*cols)
+		for _, r := range chunk {
+			args = append(args, r.id, r.guild, r.kind, r.user, r.channel, r.at, r.data, r.ingestedAt)
+		}
+		q := `INSERT INTO events (id, guild_id, kind, user_id, channel_id, at, data, ingested_at) VALUES ` +
+			placeholders(len(chunk), cols) + ` ON CONFLICT (id) DO NOTHING RETURNING id`
+		rs, err := tx.QueryContext(ctx, q, args...)
+		if err != nil {
+			return nil, err
+		}
+		for rs.Next() {
+			var id string
+			if err := rs.Scan(&id); err != nil {
+				rs.Close()
+				return nil, err
+			}
+			isNew[id] = true
+		}
+		if err := rs.Close(); err != nil {
+			return nil, err
+		}
+	}
+	return isNew, nil
+}
+
+// maxRows is how many rows of cols columns fit one multi-row statement
+// within both dialects' parameter limits.
+func maxRows(cols int) int { return 30000 / cols }
+
+// execRows runs "prefix VALUES (...),(...) suffix" in chunks.
+func (s *Store) execRows(ctx context.Context, tx *sql.Tx, prefix, suffix string, cols int, args []any) error {
+	n := len(args) / cols
+	for start := 0; start < n; start += maxRows(cols) {
+		end := min(n, start+maxRows(cols))
+		q := prefix + ` VALUES ` + placeholders(end-start, cols) + ` ` + suffix
+		if _, err := tx.ExecContext(ctx, s.q(q), args[start*cols:end*cols]...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// memberKey identifies a member.
+type memberKey struct{ guild, user string }
+
+type clientState struct {
+	status string // "" when not connected
+	since  int64
+}
+
+// memberState is a member row as loaded, changed in memory by a batch and
+// written back once.
+type memberState struct {
+	username, name, nick  string
+	joinedAt, leftAt      sql.NullInt64
+	banned                bool
+	firstSeen, lastSeen   int64
+	lastMessageAt         sql.NullInt64
+	messageCount          int64
+	status                string
+	statusAt              int64
+	clients               [3]clientState // desktop, mobile, web (event.Clients order)
+	globalName, username0 string         // for the display name
+
+	roles       map[string]int64 // role -> since; nil until loaded
+	rolesLoaded bool
+	roleBase    map[string]int64 // roles as loaded, to write only the difference
+}
+
+type sessionRow struct {
+	guild, user, client, status string
+	start, end                  int64
+}
+
+type roleChangeRow struct {
+	eventID, guild, user, role string
+	added                      bool
+	at                         int64
+}
+
+type activityKey struct {
+	guild, user string
+	hour        int64
+}
+
+type activityCounts struct {
+	messages, edits, deletes, typing, presence, voice, joins, leaves int64
+}
+
+// derivation computes, from a batch of new events, every row they change.
+type derivation struct {
+	greatest string
+
+	members    map[memberKey]*memberState
+	sessions   []sessionRow
+	roleChange []roleChangeRow
+	membership [][]any
+	bansAdd    [][]any
+	bansLift   [][]any
+	msgInsert  [][]any
+	msgEdit    [][]any
+	msgDelete  [][]any
+	typing     [][]any
+	users      map[string][]any
+	guilds     map[string]*event.Event // latest guild.update per guild
+	guildSeen  map[string]int64        // first time each guild appears in the batch
+	channels   map[string]*event.Event // latest channel.update per channel
+	activity   map[activityKey]*activityCounts
+}
+
+func newDerivation(greatest string) *derivation {
+	return &derivation{
+		greatest:  greatest,
+		members:   map[memberKey]*memberState{},
+		users:     map[string][]any{},
+		guilds:    map[string]*event.Event{},
+		guildSeen: map[string]int64{},
+		channels:  map[string]*event.Event{},
+		activity:  map[activityKey]*activityCounts{},
+	}
+}
+
+// needsRoles reports whether applying ev needs the member's current roles.
+func needsRoles(k event.Kind) bool {
+	return k == event.KindMemberJoin || k == event.KindMemberUpdate || k == event.KindMemberLeave
+}
+
+// load reads the member rows (and, where needed, role sets) the batch touches.
+func (d *derivation) load(ctx context.Context, s *Store, tx *sql.Tx, evs []event.Event) error {
+	users := map[string]map[string]bool{}     // guild -> members touched
+	withRoles := map[string]map[string]bool{} // guild -> members whose roles change
+	for i := range evs {
+		ev := &evs[i]
+		if ev.UserID == "" {
+			continue
+		}
+		addTo(users, ev.GuildID, ev.UserID)
+		if needsRoles(ev.Kind) {
+			addTo(withRoles, ev.GuildID, ev.UserID)
+		}
+	}
+	lock := ""
+	if s.dialect == Postgres {
+		lock = " FOR UPDATE" // serialise concurrent writers per member
+	}
+	for guild, set := range users {
+		err := s.inChunks(ctx, tx, `SELECT user_id, username, name, nick, joined_at, left_at, banned, first_seen, last_seen,
+			last_message_at, message_count, status, status_at,
+			desktop, desktop_since, mobile, mobile_since, web, web_since
+			FROM members WHERE guild_id = ? AND user_id IN (%s) ORDER BY user_id`+lock, guild, set,
+			func(rs *sql.Rows) error {
+				m := &memberState{}
+				var user string
+				c := &m.clients
+				if err := rs.Scan(&user, &m.username, &m.name, &m.nick, &m.joinedAt, &m.leftAt, &m.banned,
+					&m.firstSeen, &m.lastSeen, &m.lastMessageAt, &m.messageCount, &m.status, &m.statusAt,
+					&c[0].status, &c[0].since, &c[1].status, &c[1].since, &c[2].status, &c[2].since); err != nil {
+					return err
+				}
+				d.members[memberKey{guild, user}] = m
+				return nil
+			})
+		if err != nil {
+			return err
+		}
+	}
+	for guild, set := range withRoles {
+		for u := range set {
+			k := memberKey{guild, u}
+			if d.members[k] == nil {
+				d.members[k] = &memberState{}
+			}
+			m := d.members[k]
+			m.roles, m.roleBase, m.rolesLoaded = map[string]int64{}, map[string]int64{}, true
+		}
+		err := s.inChunks(ctx, tx, `SELECT user_id, role_id, since FROM member_roles WHERE guild_id = ? AND user_id IN (%s)`, guild, set,
+			func(rs *sql.Rows) error {
+				var user, role string
+				var since int64
+				if err := rs.Scan(&user, &role, &since); err != nil {
+					return err
+				}
+				m := d.members[memberKey{guild, user}]
+				m.roles[role], m.roleBase[role] = since, since
+				return nil
+			})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func addTo(m map[string]map[string]bool, k, v string) {
+	if m[k] == nil {
+		m[k] = map[string]bool{}
+	}
+	m[k][v] = true
+}
+
+// inChunks runs query (with %s standing for the IN list) for the first
+// argument and the members of set, 500 at a time, calling scan per row.
+func (s *Store) inChunks(ctx context.Context, tx *sql.Tx, query, first string, set map[string]bool, scan func(*sql.Rows) error) error {
+	keys := make([]string, 0, len(set))
+	for k := range set {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	const chunk = 500
+	for start := 0; start < len(keys); start += chunk {
+		part := keys[start:min(len(keys), start+chunk)]
+		args := make([]any, 0, len(part)+1)
+		args = append(args, first)
+		for _, k := range part {
+			args = append(args, k)
+		}
+		rs, err := tx.QueryContext(ctx, s.q(fmt.Sprintf(query, inList(len(part)))), args...)
+		if err != nil {
+			return err
+		}
+		for rs.Next() {
+			if err := scan(rs); err != nil {
+				rs.Close()
+				return err
+			}
+		}
+		if err := rs.Close(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// inList returns "?,?,?" with n placeholders.
+func inList(n int) string {
+	if n <= 0 {
+		return ""
+	}
+	return strings.Repeat("?,", n-1) + "?"
+}
+
+// member returns the state of a member, creating a new one first seen at at.
+func (d *derivation) member(guild, user string, at int64) *memberState {
+	k := memberKey{guild, user}
+	m := d.members[k]
+	if m == nil {
+		m = &memberState{}
+		d.members[k] = m
+	}
+	if m.firstSeen == 0 {
+		m.firstSeen, m.lastSeen, m.status = at, at, string(event.StatusOffline)
+	}
+	if at < m.firstSeen {
+		m.firstSeen = at
+	}
+	return m
+}
+
+const hourMS = int64(time.Hour / time.Millisecond)
+
+// count adds to the guild's hourly totals and, when user is set, the
+// member's.
+func (d *derivation) count(guild, user string, at int64, f func(*activityCounts)) {
+	hour := at - at%hourMS
+	d.bump(activityKey{guild, "", hour}, f)
+	if user != "" {
+		d.bump(activityKey{guild, user, hour}, f)
+	}
+}
+
+func (d *derivation) bump(k activityKey, f func(*activityCounts)) {
+	c := d.activity[k]
+	if c == nil {
+		c = &activityCounts{}
+		d.activity[k] = c
+	}
+	f(c)
+}
+
+// apply folds the events, in time order, into the loaded state.
+func (d *derivation) apply(evs []event.Event) {
+	order := make([]int, len(evs))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return evs[order[a]].At.Before(evs[order[b]].At) })
+	for _, i := range order {
+		d.applyOne(&evs[i])
+	}
+}
+
+func (d *derivation) applyOne(ev *event.Event) {
+	at := ms(ev.At)
+	if _, ok := d.guildSeen[ev.GuildID]; !ok {
+		d.guildSeen[ev.GuildID] = at
+	}
+	if u := event.UserOf(ev.Data); u != nil && u.Username != "" {
+		created, _ := event.SnowflakeTime(u.ID)
+		d.users[u.ID] = []any{u.ID, u.Username, u.GlobalName, u.Avatar, u.Bot, ms(created), at}
+	}
+	var m *memberState
+	if ev.UserID != "" {
+		m = d.member(ev.GuildID, ev.UserID, at)
+		if u := event.UserOf(ev.Data); u != nil && u.Username != "" {
+			m.username0, m.globalName = u.Username, u.GlobalName
+		}
+	}
+	seen := func() {
+		if at > m.lastSeen {
+			m.lastSeen = at
+		}
+	}
+	switch data := ev.Data.(type) {
+	case *event.Presence:
+		d.count(ev.GuildID, "", at, func(c *activityCounts) { c.presence++ })
+		seen()
+		if at < m.statusAt {
+			return // older than what we know: kept in the log, not in sessions
+		}
+		for i, cl := range event.Clients() {
+			ns := data.ClientStatus.Get(cl)
+			if ns == event.StatusOffline {
+				ns = ""
+			}
+			d.setClient(ev, m, i, string(ns), at)
+		}
+		m.status, m.statusAt = string(data.Status), at
+	case *event.MessageCreate:
+		seen()
+		m.messageCount++
+		if !m.lastMessageAt.Valid || at > m.lastMessageAt.Int64 {
+			m.lastMessageAt = sql.NullInt64{Int64: at, Valid: true}
+		}
+		d.msgInsert = append(d.msgInsert, []any{data.MessageID, ev.GuildID, ev.ChannelID, ev.UserID, at,
+			data.Length, data.Attachments, data.Embeds, len(data.Mentions), data.ReplyTo})
+		d.count(ev.GuildID, ev.UserID, at, func(c *activityCounts) { c.messages++ })
+	case *event.MessageUpdate:
+		if m != nil {
+			seen()
+		}
+		edited := at
+		if !data.EditedAt.IsZero() {
+			edited = ms(data.EditedAt)
+		}
+		d.msgEdit = append(d.msgEdit, []any{edited, data.Length, data.Attachments, data.Embeds, data.MessageID})
+		d.count(ev.GuildID, ev.UserID, at, func(c *activityCounts) { c.edits++ })
+	case *event.MessageDelete:
+		d.msgDelete = append(d.msgDelete, []any{at, data.MessageID})
+		d.count(ev.GuildID, ev.UserID, at, func(c *activityCounts) { c.deletes++ })
+	case *event.TypingStart:
+		seen()
+		d.typing = append(d.typing, []any{ev.ID, ev.GuildID, ev.ChannelID, ev.UserID, at})
+		d.count(ev.GuildID, ev.UserID, at, func(c *activityCounts) { c.typing++ })
+	case *event.VoiceState:
+		seen()
+		d.count(ev.GuildID, ev.UserID, at, func(c *activityCounts) { c.voice++ })
+	case *event.MemberJoin:
+		if !data.Backfill {
+			seen()
+		}
+		if !data.Backfill || !m.joinedAt.Valid {
+			m.joinedAt = sql.NullInt64{Int64: at, Valid: true}
+		}
+		m.leftAt = sql.NullInt64{}
+		m.nick = data.Nick
+		clear(m.roles)
+		for _, r := range data.Roles {
+			m.roles[r] = at
+		}
+		d.membership = append(d.membership, []any{ev.ID, ev.GuildID, ev.UserID, "join", at})
+		if !data.Backfill {
+			d.count(ev.GuildID, ev.UserID, at, func(c *activityCounts) { c.joins++ })
+		}
+	case *event.MemberLeave:
+		m.leftAt = sql.NullInt64{Int64: at, Valid: true}
+		for i := range m.clients {
+			d.setClient(ev, m, i, "", at)
+		}
+		m.status, m.statusAt = string(event.StatusOffline), max(m.statusAt, at)
+		clear(m.roles)
+		d.membership = append(d.membership, []any{ev.ID, ev.GuildID, ev.UserID, "leave", at})
+		d.count(ev.GuildID, ev.UserID, at, func(c *activityCounts) { c.leaves++ })
+	case *event.MemberUpdate:
+		if data.Nick != "" {
+			m.nick = data.Nick
+		}
+		added, removed := data.RolesAdded, data.RolesRemoved
+		if len(added) == 0 && len(removed) == 0 && data.Roles != nil {
+			added, removed = diffRoles(m.roles, data.Roles)
+		}
+		for _, r := range added {
+			if _, ok := m.roles[r]; !ok {
+				m.roles[r] = at
+			}
+			d.roleChange = append(d.roleChange, roleChangeRow{ev.ID, ev.GuildID, ev.UserID, r, true, at})
+		}
+		for _, r := range removed {
+			delete(m.roles, r)
+			d.roleChange = append(d.roleChange, roleChangeRow{ev.ID, ev.GuildID, ev.UserID, r, false, at})
+		}
+		if data.Roles != nil {
+			keep := make(map[string]bool, len(data.Roles))
+			for _, r := range data.Roles {
+				keep[r] = true
+				if _, ok := m.roles[r]; !ok {
+					m.roles[r] = at
+				}
+			}
+			for r := range m.roles {
+				if !keep[r] {
+					delete(m.roles, r)
+				}
+			}
+		}
+	case *event.BanAdd:
+		m.banned = true
+		d.bansAdd = append(d.bansAdd, []any{ev.ID, ev.GuildID, ev.UserID, data.Reason, at})
+	case *event.BanRemove:
+		m.banned = false
+		d.bansLift = append(d.bansLift, []any{at, ev.GuildID, ev.UserID})
+	case *event.GuildUpdate:
+		d.guilds[ev.GuildID] = ev
+	case *event.ChannelUpdate:
+		d.channels[ev.ChannelID] = ev
+	}
+}
+
+// setClient moves client i of member m to status ns at time at, closing the
+// stretch that ends.
+func (d *derivation) setClient(ev *event.Event, m *memberState, i int, ns string, at int64) {
+	cur := m.clients[i]
+	if ns == cur.status {
+		return
+	}
+	if cur.status != "" && at > cur.since {
+		d.sessions = append(d.sessions, sessionRow{ev.GuildID, ev.UserID, string(event.Clients()[i]), cur.status, cur.since, at})
+	}
+	if ns == "" {
+		m.clients[i] = clientState{}
+	} else {
+		m.clients[i] = clientState{status: ns, since: at}
+	}
+}
+
+func diffRoles(have map[string]int64, want []string) (added, removed []string) {
+	w := make(map[string]bool, len(want))
+	for _, r := range want {
+		w[r] = true
+		if _, ok := have[r]; !ok {
+			added = append(added, r)
+		}
+	}
+	for r := range have {
+		if !w[r] {
+			removed = append(removed, r)
+		}
+	}
+	slices.Sort(removed)
+	return added, removed
+}
+
+// displayName picks what the dashboard shows for a member.
+func (m *memberState) displayName(user string) string {
+	switch {
+	case m.nick != "":
+		return m.nick
+	case m.globalName != "":
+		return m.globalName
+	case m.username != "":
+		return m.username
+	}
+	return user
+}
+
+// write stores everything the batch derived.
+func (d *derivation) write(ctx context.Context, s *Store, conn *sql.Conn, tx *sql.Tx) error {
+	// Guilds first: every event's guild exists afterwards.
+	if len(d.guildSeen) > 0 {
+		args := make([]any, 0, len(d.guildSeen)*3)
+		for g, at := range d.guildSeen {
+			args = append(args, g, at, at)
+		}
+		if err := s.execRows(ctx, tx, `INSERT INTO guilds (id, first_seen, updated_at)`, `ON CONFLICT (id) DO NOTHING`, 3, args); err != nil {
+			return fmt.Errorf("guilds: %w", err)
+		}
+	}
+	for g, ev := range d.guilds {
+		data := ev.Data.(*event.GuildUpdate)
+		var removed any
+		if data.Removed {
+			removed = ms(ev.At)
+		}
+		_, err := tx.ExecContext(ctx, s.q(`UPDATE guilds SET
+			name = CASE WHEN ? <> '' THEN ? ELSE name END,
+			owner_id = CASE WHEN ? <> '' THEN ? ELSE owner_id END,
+			icon = CASE WHEN ? <> '' THEN ? ELSE icon END,
+			member_count = CASE WHEN ? > 0 THEN ? ELSE member_count END,
+			removed_at = ?, updated_at = ? WHERE id = ?`),
+			data.Name, data.Name, data.OwnerID, data.OwnerID, data.Icon, data.Icon,
+			data.MemberCount, data.MemberCount, removed, ms(ev.At), g)
+		if err != nil {
+			return fmt.Errorf("guild %s: %w", g, err)
+		}
+	}
+	if len(d.channels) > 0 {
+		args := make([]any, 0, len(d.channels)*9)
+		for id, ev := range d.channels {
+			c := ev.Data.(*event.ChannelUpdate)
+			var deleted any
+			if c.Deleted {
+				deleted = ms(ev.At)
+			}
+			args = append(args, id, ev.GuildID, c.Name, string(c.Type), c.ParentID, c.Position, c.NSFW, deleted, ms(ev.At))
+		}
+		if err := s.execRows(ctx, tx, `INSERT INTO channels (id, guild_id, name, type, parent_id, position, nsfw, deleted_at, updated_at)`,
+			`ON CONFLICT (id) DO UPDATE SET guild_id = excluded.guild_id, name = excluded.name, type = excluded.type,
+			parent_id = excluded.parent_id, position = excluded.position, nsfw = excluded.nsfw,
+			deleted_at = excluded.deleted_at, updated_at = excluded.updated_at`, 9, args); err != nil {
+			return fmt.Errorf("channels: %w", err)
+		}
+	}
+	if len(d.users) > 0 {
+		args := make([]any, 0, len(d.users)*7)
+		for _, u := range d.users {
+			args = append(args, u...)
+		}
+		if err := s.execRows(ctx, tx, `INSERT INTO users (id, username, global_name, avatar, bot, created_at, updated_at)`,
+			`ON CONFLICT (id) DO UPDATE SET username = excluded.username, global_name = excluded.global_name,
+			avatar = excluded.avatar, bot = excluded.bot, updated_at = excluded.updated_at`, 7, args); err != nil {
+			return fmt.Errorf("users: %w", err)
+		}
+	}
+	if err := d.writeMembers(ctx, s, tx); err != nil {
+		return fmt.Errorf("members: %w", err)
+	}
+	if len(d.sessions) > 0 {
+		if err := s.insertSessions(ctx, conn, tx, d.sessions); err != nil {
+			return fmt.Errorf("presence sessions: %w", err)
+		}
+	}
+	if len(d.roleChange) > 0 {
+		args := make([]any, 0, len(d.roleChange)*6)
+		for _, r := range d.roleChange {
+			args = append(args, r.eventID, r.guild, r.user, r.role, r.added, r.at)
+		}
+		if err := s.execRows(ctx, tx, `INSERT INTO role_changes (event_id, guild_id, user_id, role_id, added, at)`,
+			`ON CONFLICT DO NOTHING`, 6, args); err != nil {
+			return fmt.Errorf("role changes: %w", err)
+		}
+	}
+	if err := s.execRows(ctx, tx, `INSERT INTO membership_changes (event_id, guild_id, user_id, action, at)`,
+		`ON CONFLICT DO NOTHING`, 5, flatten(d.membership)); err != nil {
+		return fmt.Errorf("membership: %w", err)
+	}
+	if err := s.execRows(ctx, tx, `INSERT INTO bans (event_id, guild_id, user_id, reason, banned_at)`,
+		`ON CONFLICT DO NOTHING`, 5, flatten(d.bansAdd)); err != nil {
+		return fmt.Errorf("bans: %w", err)
+	}
+	for _, b := range d.bansLift {
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE bans SET lifted_at = ? WHERE guild_id = ? AND user_id = ? AND lifted_at IS NULL`), b...); err != nil {
+			return fmt.Errorf("lift ban: %w", err)
+		}
+	}
+	if err := s.execRows(ctx, tx, `INSERT INTO messages (id, guild_id, channel_id, user_id, created_at, length, attachments, embeds, mentions, reply_to)`,
+		`ON CONFLICT (id) DO NOTHING`, 10, flatten(d.msgInsert)); err != nil {
+		return fmt.Errorf("messages: %w", err)
+	}
+	for _, e := range d.msgEdit {
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE messages SET edited_at = ?, length = ?, attachments = ?, embeds = ?, edit_count = edit_count + 1 WHERE id = ?`), e...); err != nil {
+			return fmt.Errorf("message edit: %w", err)
+		}
+	}
+	for _, e := range d.msgDelete {
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE messages SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL`), e...); err != nil {
+			return fmt.Errorf("message delete: %w", err)
+		}
+	}
+	if err := s.execRows(ctx, tx, `INSERT INTO typing (event_id, guild_id, channel_id, user_id, at)`,
+		`ON CONFLICT DO NOTHING`, 5, flatten(d.typing)); err != nil {
+		return fmt.Errorf("typing: %w", err)
+	}
+	if len(d.activity) > 0 {
+		keys := make([]activityKey, 0, len(d.activity))
+		for k := range d.activity {
+			keys = append(keys, k)
+		}
+		// A fixed order keeps concurrent writers from deadlocking on PostgreSQL.
+		sort.Slice(keys, func(i, j int) bool {
+			a, b := keys[i], keys[j]
+			if a.guild != b.guild {
+				return a.guild < b.guild
+			}
+			if a.user != b.user {
+				return a.user < b.user
+			}
+			return a.hour < b.hour
+		})
+		args := make([]any, 0, len(keys)*11)
+		for _, k := range keys {
+			c := d.activity[k]
+			args = append(args, k.guild, k.user, k.hour, c.messages, c.edits, c.deletes, c.typing, c.presence, c.voice, c.joins, c.leaves)
+		}
+		if err := s.execRows(ctx, tx, `INSERT INTO activity_hourly (guild_id, user_id, hour, messages, edits, deletes, typing, presence_updates, voice_updates, joins, leaves)`,
+			`ON CONFLICT (guild_id, user_id, hour) DO UPDATE SET
+			messages = activity_hourly.messages + excluded.messages,
+			edits = activity_hourly.edits + excluded.edits,
+			deletes = activity_hourly.deletes + excluded.deletes,
+			typing = activity_hourly.typing + excluded.typing,
+			presence_updates = activity_hourly.presence_updates + excluded.presence_updates,
+			voice_updates = activity_hourly.voice_updates + excluded.voice_updates,
+			joins = activity_hourly.joins + excluded.joins,
+			leaves = activity_hourly.leaves + excluded.leaves`, 11, args); err != nil {
+			return fmt.Errorf("activity: %w", err)
+		}
+	}
+	return nil
+}
+
+func (d *derivation) writeMembers(ctx context.Context, s *Store, tx *sql.Tx) error {
+	keys := make([]memberKey, 0, len(d.members))
+	for k, m := range d.members {
+		if m != nil && m.firstSeen != 0 {
+			keys = append(keys, k)
+		}
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].guild != keys[j].guild {
+			return keys[i].guild < keys[j].guild
+		}
+		return keys[i].user < keys[j].user
+	})
+	const cols = 20
+	args := make([]any, 0, len(keys)*cols)
+	var roleDel, roleAdd []any
+	for _, k := range keys {
+		m := d.members[k]
+		if m.username0 != "" {
+			m.username = m.username0
+		}
+		c := &m.clients
+		args = append(args, k.guild, k.user, m.username, m.displayName(k.user), m.nick, m.joinedAt, m.leftAt, m.banned,
+			m.firstSeen, m.lastSeen, m.lastMessageAt, m.messageCount, m.status, m.statusAt,
+			c[0].status, c[0].since, c[1].status, c[1].since, c[2].status, c[2].since)
+		if m.rolesLoaded {
+			for r := range m.roleBase {
+				if _, ok := m.roles[r]; !ok {
+					roleDel = append(roleDel, k.guild, k.user, r)
+				}
+			}
+			for r, since := range m.roles {
+				if _, ok := m.roleBase[r]; !ok {
+					roleAdd = append(roleAdd, k.guild, k.user, r, since)
+				}
+			}
+		}
+	}
+	g := d.greatest
+	if err := s.execRows(ctx, tx, `INSERT INTO members (guild_id, user_id, username, name, nick, joined_at, left_at, banned,
+		first_seen, last_seen, last_message_at, message_count, status, status_at,
+		desktop, desktop_since, mobile, mobile_since, web, web_since)`,
+		`ON CONFLICT (guild_id, user_id) DO UPDATE SET username = excluded.username, name = excluded.name,
+		nick = excluded.nick, joined_at = excluded.joined_at, left_at = excluded.left_at, banned = excluded.banned,
+		first_seen = excluded.first_seen, last_seen = `+g+`(members.last_seen, excluded.last_seen),
+		last_message_at = excluded.last_message_at, message_count = excluded.message_count,
+		status = excluded.status, status_at = excluded.status_at,
+		desktop = excluded.desktop, desktop_since = excluded.desktop_since,
+		mobile = excluded.mobile, mobile_since = excluded.mobile_since,
+		web = excluded.web, web_since = excluded.web_since`, cols, args); err != nil {
+		return err
+	}
+	for i := 0; i < len(roleDel); i += 3 {
+		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM member_roles WHERE guild_id = ? AND user_id = ? AND role_id = ?`), roleDel[i:i+3]...); err != nil {
+			return fmt.Errorf("roles: %w", err)
+		}
+	}
+	if err := s.execRows(ctx, tx, `INSERT INTO member_roles (guild_id, user_id, role_id, since)`, `ON CONFLICT DO NOTHING`, 4, roleAdd); err != nil {
+		return fmt.Errorf("roles: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) insertSessions(ctx context.Context, conn *sql.Conn, tx *sql.Tx, rows []sessionRow) error {
+	if s.dialect == Postgres {
+		return s.copySessions(ctx, conn, rows)
+	}
+	args := make([]any, 0, len(rows)*6)
+	for _, r := range rows {
+		args = append(args, r.guild, r.user, r.client, r.status, r.start, r.end)
+	}
+	return s.execRows(ctx, tx, `INSERT INTO presence_sessions (guild_id, user_id, client, status, started_at, ended_at)`, ``, 6, args)
+}
+
+func flatten(rows [][]any) []any {
+	if len(rows) == 0 {
+		return nil
+	}
+	out := make([]any, 0, len(rows)*len(rows[0]))
+	for _, r := range rows {
+		out = append(out, r...)
+	}
+	return out
+}

@@ -1,0 +1,41 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+)
+
+// AddAdminToken records the hash of an admin token. The token itself is
+// never stored.
+func (s *Store) AddAdminToken(ctx context.Context, id, hash string) error {
+	_, err := s.w.ExecContext(ctx, s.q(`INSERT INTO admin_tokens (id, token_hash, created_at) VALUES (?, ?, ?)
+		ON CONFLICT (token_hash) DO NOTHING`), id, hash, ms(s.now()))
+	if err != nil {
+		return fmt.Errorf("store: add admin token: %w", err)
+	}
+	return nil
+}
+
+// AdminTokenID returns the ID of the admin token with this hash, or ErrNotFound.
+func (s *Store) AdminTokenID(ctx context.Context, hash string) (string, error) {
+	var id string
+	err := s.r.QueryRowContext(ctx, s.q(`SELECT id FROM admin_tokens WHERE token_hash = ?`), hash).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("store: admin token: %w", ErrNotFound)
+	}
+	if err != nil {
+		return "", fmt.Errorf("store: admin token: %w", err)
+	}
+	return id, nil
+}
+
+// CountAdminTokens returns how many admin tokens exist.
+func (s *Store) CountAdminTokens(ctx context.Context) (int, error) {
+	var n int
+	if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM admin_tokens`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: count admin tokens: %w", err)
+	}
+	return n, nil
+}

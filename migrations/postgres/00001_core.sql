@@ -1,0 +1,201 @@
+-- +goose Up
+-- Times are unix milliseconds (BIGINT) in both dialects so that queries and
+-- cursors are identical; see host/internal/store/doc.go.
+
+CREATE TABLE guilds (
+    id           TEXT PRIMARY KEY,
+    name         TEXT    NOT NULL DEFAULT '',
+    owner_id     TEXT    NOT NULL DEFAULT '',
+    icon         TEXT    NOT NULL DEFAULT '',
+    member_count BIGINT NOT NULL DEFAULT 0,
+    timezone     TEXT    NOT NULL DEFAULT 'UTC',
+    removed_at   BIGINT,
+    first_seen   BIGINT NOT NULL,
+    updated_at   BIGINT NOT NULL
+);
+
+CREATE TABLE channels (
+    id         TEXT PRIMARY KEY,
+    guild_id   TEXT    NOT NULL,
+    name       TEXT    NOT NULL DEFAULT '',
+    type       TEXT    NOT NULL DEFAULT 'text',
+    parent_id  TEXT    NOT NULL DEFAULT '',
+    position   BIGINT NOT NULL DEFAULT 0,
+    nsfw       BOOLEAN NOT NULL DEFAULT false,
+    deleted_at BIGINT,
+    updated_at BIGINT NOT NULL
+);
+CREATE INDEX channels_guild ON channels (guild_id);
+
+CREATE TABLE users (
+    id          TEXT PRIMARY KEY,
+    username    TEXT    NOT NULL DEFAULT '',
+    global_name TEXT    NOT NULL DEFAULT '',
+    avatar      TEXT    NOT NULL DEFAULT '',
+    bot         BOOLEAN NOT NULL DEFAULT false,
+    created_at  BIGINT NOT NULL,
+    updated_at  BIGINT NOT NULL
+);
+
+-- members holds one row per user per guild, including the live presence state
+-- per client (status and since) that session tracking needs, so that one upsert
+-- per member per batch keeps both current.
+CREATE TABLE members (
+    guild_id        TEXT    NOT NULL,
+    user_id         TEXT    NOT NULL,
+    username        TEXT    NOT NULL DEFAULT '',
+    name            TEXT    NOT NULL DEFAULT '',
+    nick            TEXT    NOT NULL DEFAULT '',
+    joined_at       BIGINT,
+    left_at         BIGINT,
+    banned          BOOLEAN NOT NULL DEFAULT false,
+    first_seen      BIGINT NOT NULL,
+    last_seen       BIGINT NOT NULL,
+    last_message_at BIGINT,
+    message_count   BIGINT NOT NULL DEFAULT 0,
+    status          TEXT    NOT NULL DEFAULT 'offline',
+    status_at       BIGINT NOT NULL DEFAULT 0,
+    desktop         TEXT    NOT NULL DEFAULT '',
+    desktop_since   BIGINT NOT NULL DEFAULT 0,
+    mobile          TEXT    NOT NULL DEFAULT '',
+    mobile_since    BIGINT NOT NULL DEFAULT 0,
+    web             TEXT    NOT NULL DEFAULT '',
+    web_since       BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (guild_id, user_id)
+);
+CREATE INDEX members_guild_name ON members (guild_id, name, user_id);
+CREATE INDEX members_guild_last_seen ON members (guild_id, last_seen, user_id);
+CREATE INDEX members_guild_online ON members (guild_id) WHERE status <> 'offline';
+
+CREATE TABLE member_roles (
+    guild_id TEXT    NOT NULL,
+    user_id  TEXT    NOT NULL,
+    role_id  TEXT    NOT NULL,
+    since    BIGINT NOT NULL,
+    PRIMARY KEY (guild_id, user_id, role_id)
+);
+
+CREATE TABLE role_changes (
+    event_id TEXT    NOT NULL,
+    guild_id TEXT    NOT NULL,
+    user_id  TEXT    NOT NULL,
+    role_id  TEXT    NOT NULL,
+    added    BOOLEAN NOT NULL,
+    at       BIGINT NOT NULL,
+    PRIMARY KEY (event_id, role_id)
+);
+CREATE INDEX role_changes_guild_at ON role_changes (guild_id, at);
+CREATE INDEX role_changes_member ON role_changes (guild_id, user_id, at);
+
+CREATE TABLE membership_changes (
+    event_id TEXT PRIMARY KEY,
+    guild_id TEXT    NOT NULL,
+    user_id  TEXT    NOT NULL,
+    action   TEXT    NOT NULL, -- join | leave
+    at       BIGINT NOT NULL
+);
+CREATE INDEX membership_changes_guild_at ON membership_changes (guild_id, at);
+
+CREATE TABLE bans (
+    event_id  TEXT PRIMARY KEY,
+    guild_id  TEXT    NOT NULL,
+    user_id   TEXT    NOT NULL,
+    reason    TEXT    NOT NULL DEFAULT '',
+    banned_at BIGINT NOT NULL,
+    lifted_at BIGINT
+);
+CREATE INDEX bans_member ON bans (guild_id, user_id);
+
+-- events is the raw, idempotent log: one row per event id. Message content is
+-- never part of data (the core strips it before storing).
+CREATE TABLE events (
+    id          TEXT PRIMARY KEY,
+    guild_id    TEXT    NOT NULL,
+    kind        TEXT    NOT NULL,
+    user_id     TEXT    NOT NULL DEFAULT '',
+    channel_id  TEXT    NOT NULL DEFAULT '',
+    at          BIGINT NOT NULL,
+    data        JSONB   NOT NULL,
+    ingested_at BIGINT NOT NULL
+);
+CREATE INDEX events_guild_at ON events (guild_id, at, id);
+CREATE INDEX events_guild_user_at ON events (guild_id, user_id, at, id);
+
+-- presence_sessions are closed stretches of one status on one client; the open
+-- stretch lives on the member row until the next change closes it.
+CREATE TABLE presence_sessions (
+    guild_id   TEXT    NOT NULL,
+    user_id    TEXT    NOT NULL,
+    client     TEXT    NOT NULL,
+    status     TEXT    NOT NULL,
+    started_at BIGINT NOT NULL,
+    ended_at   BIGINT NOT NULL
+);
+CREATE INDEX presence_sessions_member ON presence_sessions (guild_id, user_id, ended_at);
+
+CREATE TABLE messages (
+    id          TEXT PRIMARY KEY,
+    guild_id    TEXT    NOT NULL,
+    channel_id  TEXT    NOT NULL,
+    user_id     TEXT    NOT NULL,
+    created_at  BIGINT NOT NULL,
+    length      BIGINT NOT NULL DEFAULT 0,
+    attachments BIGINT NOT NULL DEFAULT 0,
+    embeds      BIGINT NOT NULL DEFAULT 0,
+    mentions    BIGINT NOT NULL DEFAULT 0,
+    reply_to    TEXT    NOT NULL DEFAULT '',
+    edited_at   BIGINT,
+    edit_count  BIGINT NOT NULL DEFAULT 0,
+    deleted_at  BIGINT
+);
+CREATE INDEX messages_member ON messages (guild_id, user_id, created_at);
+CREATE INDEX messages_channel ON messages (guild_id, channel_id, created_at);
+
+CREATE TABLE typing (
+    event_id   TEXT PRIMARY KEY,
+    guild_id   TEXT    NOT NULL,
+    channel_id TEXT    NOT NULL,
+    user_id    TEXT    NOT NULL,
+    at         BIGINT NOT NULL
+);
+CREATE INDEX typing_guild_at ON typing (guild_id, at);
+
+-- activity_hourly counts what happened per guild, user and hour; user_id ''
+-- is the guild's total (the only row that counts presence updates).
+CREATE TABLE activity_hourly (
+    guild_id         TEXT    NOT NULL,
+    user_id          TEXT    NOT NULL,
+    hour             BIGINT NOT NULL,
+    messages         BIGINT NOT NULL DEFAULT 0,
+    edits            BIGINT NOT NULL DEFAULT 0,
+    deletes          BIGINT NOT NULL DEFAULT 0,
+    typing           BIGINT NOT NULL DEFAULT 0,
+    presence_updates BIGINT NOT NULL DEFAULT 0,
+    voice_updates    BIGINT NOT NULL DEFAULT 0,
+    joins            BIGINT NOT NULL DEFAULT 0,
+    leaves           BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (guild_id, user_id, hour)
+);
+
+CREATE TABLE admin_tokens (
+    id           TEXT PRIMARY KEY,
+    token_hash   TEXT    NOT NULL UNIQUE,
+    created_at   BIGINT NOT NULL,
+    last_used_at BIGINT
+);
+
+-- +goose Down
+DROP TABLE admin_tokens;
+DROP TABLE activity_hourly;
+DROP TABLE typing;
+DROP TABLE messages;
+DROP TABLE presence_sessions;
+DROP TABLE events;
+DROP TABLE bans;
+DROP TABLE membership_changes;
+DROP TABLE role_changes;
+DROP TABLE member_roles;
+DROP TABLE members;
+DROP TABLE users;
+DROP TABLE channels;
+DROP TABLE guilds;
