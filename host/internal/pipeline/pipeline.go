@@ -1,0 +1,400 @@
+// Package pipeline is the one path every event takes after its source:
+// validate, drop duplicates, queue, batch, store, publish.
+//
+// The queue is bounded. Above a high-water mark presence updates — the bulk
+// of the traffic and the cheapest to lose, since the next update supersedes
+// them — are shed and counted, while every other kind waits for room
+// (backpressure on its source). A batch that fails to store for a transient
+// reason is retried with backoff until it succeeds, so a database that goes
+// away for a while loses nothing; a batch that fails for any other reason is
+// split to isolate the bad events, which are written to a dead-letter file
+// that `spywatcher replay` can load once the cause is fixed.
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/spywatcher/spywatcher/host/internal/store"
+	"github.com/spywatcher/spywatcher/sdk/go/event"
+)
+
+// Writer stores a batch and reports which events were new.
+type Writer interface {
+	Ingest(ctx context.Context, evs []event.Event) (store.IngestResult, error)
+}
+
+// Publisher receives every batch of newly stored events.
+type Publisher interface {
+	Publish(ctx context.Context, evs []event.Event)
+}
+
+// Config tunes the pipeline. Zero fields take the defaults noted.
+type Config struct {
+	QueueSize     int           // events the queue holds; default 65536
+	ShedAt        float64       // fill ratio above which presence is shed; default 0.8
+	BatchSize     int           // most events per store call; default 2048
+	FlushInterval time.Duration // longest an event waits for its batch to fill; default 50ms
+	DedupWindow   int           // recent IDs remembered to drop duplicates early; default 200000
+	MaxFuture     time.Duration // how far in the future an event may be; default 5m
+	SpillDir      string        // where batches that cannot be stored are written; "" disables
+	RetryMax      time.Duration // longest pause between retries; default 5s
+	// Transient tells a passing failure from a permanent one; default
+	// store.IsTransient.
+	Transient func(error) bool
+	Now       func() time.Time
+	Logger    *slog.Logger
+}
+
+func (c *Config) defaults() {
+	if c.QueueSize <= 0 {
+		c.QueueSize = 65536
+	}
+	if c.ShedAt <= 0 || c.ShedAt > 1 {
+		c.ShedAt = 0.8
+	}
+	if c.BatchSize <= 0 {
+		c.BatchSize = 2048
+	}
+	if c.FlushInterval <= 0 {
+		c.FlushInterval = 50 * time.Millisecond
+	}
+	if c.DedupWindow <= 0 {
+		c.DedupWindow = 200000
+	}
+	if c.MaxFuture <= 0 {
+		c.MaxFuture = 5 * time.Minute
+	}
+	if c.RetryMax <= 0 {
+		c.RetryMax = 5 * time.Second
+	}
+	if c.Transient == nil {
+		c.Transient = store.IsTransient
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Outcome is what Offer did with an event.
+type Outcome int
+
+// Offer outcomes.
+const (
+	Queued    Outcome = iota // accepted; it will be stored
+	Duplicate                // seen recently; dropped
+	Shed                     // presence dropped because the queue is nearly full
+)
+
+func (o Outcome) String() string {
+	return [...]string{"queued", "duplicate", "shed"}[o]
+}
+
+// ErrClosed is returned by Offer and Submit after Close.
+var ErrClosed = errors.New("pipeline: closed")
+
+// Pipeline moves events from sources to the store and the bus.
+type Pipeline struct {
+	cfg    Config
+	w      Writer
+	pub    Publisher
+	m      *metrics
+	queue  chan event.Event
+	shedAt int
+
+	closeOnce sync.Once
+	closing   chan struct{} // closed by Close: stop accepting
+	mu        sync.RWMutex  // held for reading while sending to queue
+	closed    bool
+
+	dedup *recent
+}
+
+// New returns a pipeline writing to w and publishing to pub. Metrics are
+// registered on reg (nil skips them).
+func New(cfg Config, w Writer, pub Publisher, reg prometheus.Registerer) (*Pipeline, error) {
+	cfg.defaults()
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	p := &Pipeline{
+		cfg:     cfg,
+		w:       w,
+		pub:     pub,
+		m:       m,
+		queue:   make(chan event.Event, cfg.QueueSize),
+		shedAt:  int(float64(cfg.QueueSize) * cfg.ShedAt),
+		closing: make(chan struct{}),
+		dedup:   newRecent(cfg.DedupWindow),
+	}
+	if err := m.queueDepth(func() float64 { return float64(len(p.queue)) }); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Submit implements ingest.Sink: it offers ev and reports only failures.
+// Duplicates and shed presence updates are counted, not errors.
+func (p *Pipeline) Submit(ctx context.Context, ev event.Event) error {
+	_, err := p.Offer(ctx, ev)
+	return err
+}
+
+// Offer validates ev and queues it, waiting for room unless it is a presence
+// update and the queue is above the high-water mark. The error wraps
+// *event.ValidationError for an invalid event, or is ErrClosed or the
+// context's error.
+func (p *Pipeline) Offer(ctx context.Context, ev event.Event) (Outcome, error) {
+	p.m.received.WithLabelValues(string(ev.Kind)).Inc()
+	if err := p.validate(&ev); err != nil {
+		p.m.rejected.WithLabelValues("invalid").Inc()
+		return 0, err
+	}
+	if !p.dedup.add(ev.ID) {
+		p.m.duplicates.Inc()
+		return Duplicate, nil
+	}
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed {
+		p.dedup.remove(ev.ID)
+		return 0, ErrClosed
+	}
+	if ev.Kind == event.KindPresenceUpdate && len(p.queue) >= p.shedAt {
+		p.dedup.remove(ev.ID)
+		p.m.shed.WithLabelValues(string(ev.Kind)).Inc()
+		return Shed, nil
+	}
+	select {
+	case p.queue <- ev:
+		return Queued, nil
+	default:
+	}
+	p.m.backpressure.Inc()
+	select {
+	case p.queue <- ev:
+		return Queued, nil
+	case <-p.closing:
+		p.dedup.remove(ev.ID)
+		return 0, ErrClosed
+	case <-ctx.Done():
+		p.dedup.remove(ev.ID)
+		return 0, ctx.Err()
+	}
+}
+
+func (p *Pipeline) validate(ev *event.Event) error {
+	if err := ev.Validate(); err != nil {
+		return err
+	}
+	if ev.At.After(p.cfg.Now().Add(p.cfg.MaxFuture)) {
+		return &event.ValidationError{Fields: []event.FieldError{{
+			Field: "at", Message: fmt.Sprintf("more than %s in the future", p.cfg.MaxFuture),
+		}}}
+	}
+	// Millisecond precision is what is stored; truncating here keeps what
+	// subscribers see equal to what a later read returns.
+	ev.At = ev.At.Truncate(time.Millisecond).UTC()
+	return nil
+}
+
+// Close stops accepting events. Run then stores what is queued and returns.
+func (p *Pipeline) Close() {
+	p.closeOnce.Do(func() {
+		close(p.closing)
+		p.mu.Lock()
+		p.closed = true
+		close(p.queue)
+		p.mu.Unlock()
+	})
+}
+
+// Run batches queued events into the store until Close has been called and
+// the queue is drained; it then returns nil. If ctx ends first (a hard stop),
+// whatever is still queued is written to the dead-letter file and Run
+// returns the context's error.
+func (p *Pipeline) Run(ctx context.Context) error {
+	batch := make([]event.Event, 0, p.cfg.BatchSize)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		if ctx.Err() != nil {
+			p.spillQueue("hard stop")
+			return ctx.Err()
+		}
+		var ev event.Event
+		var ok bool
+		select {
+		case ev, ok = <-p.queue:
+		case <-ctx.Done():
+			p.spillQueue("hard stop")
+			return ctx.Err()
+		}
+		if !ok {
+			return nil
+		}
+		batch = append(batch[:0], ev)
+		open := p.fill(&batch, timer)
+		p.write(ctx, batch)
+		if !open {
+			return nil
+		}
+	}
+}
+
+// fill adds queued events to batch until it is full or the flush interval
+// passes; it reports false once the queue is closed and empty.
+func (p *Pipeline) fill(batch *[]event.Event, timer *time.Timer) bool {
+	// Take what is already queued without arming the timer.
+	for len(*batch) < p.cfg.BatchSize {
+		select {
+		case ev, ok := <-p.queue:
+			if !ok {
+				return false
+			}
+			*batch = append(*batch, ev)
+			continue
+		default:
+		}
+		break
+	}
+	if len(*batch) >= p.cfg.BatchSize {
+		return true
+	}
+	timer.Reset(p.cfg.FlushInterval)
+	defer timer.Stop()
+	for len(*batch) < p.cfg.BatchSize {
+		select {
+		case ev, ok := <-p.queue:
+			if !ok {
+				return false
+			}
+			*batch = append(*batch, ev)
+		case <-timer.C:
+			return true
+		}
+	}
+	return true
+}
+
+// write stores a batch, retrying transient failures and isolating events
+// that fail permanently, then publishes what was stored.
+func (p *Pipeline) write(ctx context.Context, batch []event.Event) {
+	start := p.cfg.Now()
+	backoff := 50 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		res, err := p.w.Ingest(ctx, batch)
+		if err == nil {
+			p.m.batchSize.Observe(float64(len(batch)))
+			p.m.writeSeconds.Observe(p.cfg.Now().Sub(start).Seconds())
+			p.m.duplicates.Add(float64(res.Duplicates))
+			for i := range res.Stored {
+				p.m.stored.WithLabelValues(string(res.Stored[i].Kind)).Inc()
+			}
+			p.m.lastStored.Set(float64(p.cfg.Now().Unix()))
+			if p.pub != nil && len(res.Stored) > 0 {
+				p.pub.Publish(ctx, res.Stored)
+			}
+			return
+		}
+		if ctx.Err() != nil {
+			p.spill(batch, "hard stop while storing: "+err.Error())
+			return
+		}
+		if !p.cfg.Transient(err) {
+			if len(batch) == 1 {
+				p.cfg.Logger.Error("event cannot be stored", "event", batch[0].Subject(), "err", err)
+				p.spill(batch, err.Error())
+				return
+			}
+			// Find the bad events by halves; the good ones are stored.
+			mid := len(batch) / 2
+			p.write(ctx, batch[:mid])
+			p.write(ctx, batch[mid:])
+			return
+		}
+		p.m.retries.Inc()
+		if attempt == 1 || attempt%20 == 0 {
+			p.cfg.Logger.Warn("storing a batch failed; retrying", "events", len(batch), "attempt", attempt, "err", err)
+		}
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			p.spill(batch, "hard stop while retrying: "+err.Error())
+			return
+		}
+		backoff = min(backoff*2, p.cfg.RetryMax)
+	}
+}
+
+// spillQueue writes everything still queued to the dead-letter file.
+func (p *Pipeline) spillQueue(reason string) {
+	var rest []event.Event
+	for {
+		select {
+		case ev, ok := <-p.queue:
+			if !ok {
+				p.spill(rest, reason)
+				return
+			}
+			rest = append(rest, ev)
+		default:
+			p.spill(rest, reason)
+			return
+		}
+	}
+}
+
+// spill appends events to a JSONL file in SpillDir so that nothing accepted
+// is silently lost. Message content is stripped, as the store would.
+func (p *Pipeline) spill(evs []event.Event, reason string) {
+	if len(evs) == 0 {
+		return
+	}
+	p.m.spilled.Add(float64(len(evs)))
+	if p.cfg.SpillDir == "" {
+		p.cfg.Logger.Error("events lost: no spill directory configured", "events", len(evs), "reason", reason)
+		return
+	}
+	path := filepath.Join(p.cfg.SpillDir, fmt.Sprintf("spill-%s.jsonl", p.cfg.Now().UTC().Format("20060102T150405.000000000")))
+	err := func() error {
+		if err := os.MkdirAll(p.cfg.SpillDir, 0o750); err != nil {
+			return err
+		}
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+		if err != nil {
+			return err
+		}
+		enc := json.NewEncoder(f)
+		for i := range evs {
+			ev := evs[i]
+			ev.Data = event.WithoutContent(ev.Data)
+			if err := enc.Encode(ev); err != nil {
+				f.Close()
+				return err
+			}
+		}
+		return f.Close()
+	}()
+	if err != nil {
+		p.cfg.Logger.Error("events lost: cannot write spill file", "events", len(evs), "path", path, "err", err, "reason", reason)
+		return
+	}
+	p.cfg.Logger.Error("events written to a spill file; load them with `spywatcher replay`", "events", len(evs), "path", path, "reason", reason)
+}
+
+// QueueLen returns how many events wait to be stored.
+func (p *Pipeline) QueueLen() int { return len(p.queue) }
