@@ -191,7 +191,7 @@ func mustVec(t *testing.T, reg *prometheus.Registry, name string) prometheus.Col
 
 type collectorFunc func(chan<- prometheus.Metric)
 
-func (f collectorFunc) Describe(chan<- *prometheus.Desc) {}
+func (f collectorFunc) Describe(chan<- *prometheus.Desc)    {}
 func (f collectorFunc) Collect(ch chan<- prometheus.Metric) { f(ch) }
 
 func TestOverloadShedsPresenceFirst(t *testing.T) {

@@ -1,0 +1,42 @@
+package api
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/spywatcher/spywatcher/host/internal/store"
+)
+
+type presenceStore interface {
+	GetGuild(ctx context.Context, id string) (store.Guild, error)
+	OnlineNow(ctx context.Context, guildID string, limit int) (store.Presence, error)
+}
+
+type presenceHandler struct {
+	store presenceStore
+	err   errWriter
+}
+
+func (h *presenceHandler) get(w http.ResponseWriter, r *http.Request) {
+	gid, err := guildParam(r)
+	if err != nil {
+		h.err.write(w, r, err)
+		return
+	}
+	p := query(r)
+	limit := p.limit(100, 1000)
+	if err := p.err(); err != nil {
+		h.err.write(w, r, err)
+		return
+	}
+	if _, err := h.store.GetGuild(r.Context(), gid); err != nil {
+		h.err.write(w, r, storeErr(err, "guild "+gid))
+		return
+	}
+	pr, err := h.store.OnlineNow(r.Context(), gid, limit)
+	if err != nil {
+		h.err.write(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, pr)
+}

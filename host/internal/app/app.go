@@ -1,0 +1,172 @@
+// Package app is the one place that builds the host from its configuration:
+// it opens the store, creates the pipeline, bus, authenticator and API, starts
+// the sources, and shuts them down in the right order.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/spywatcher/spywatcher/host/internal/api"
+	"github.com/spywatcher/spywatcher/host/internal/auth"
+	"github.com/spywatcher/spywatcher/host/internal/bus"
+	"github.com/spywatcher/spywatcher/host/internal/config"
+	"github.com/spywatcher/spywatcher/host/internal/pipeline"
+	"github.com/spywatcher/spywatcher/host/internal/store"
+)
+
+// App is a built host.
+type App struct {
+	cfg   *config.Config
+	log   *slog.Logger
+	Store *store.Store
+	Bus   *bus.Local
+	Pipe  *pipeline.Pipeline
+	reg   *prometheus.Registry
+	out   io.Writer
+}
+
+// NewLogger returns the host's structured logger as configured.
+func NewLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// New opens the store (applying migrations) and builds the pipeline. out
+// receives messages meant for the operator's eyes, such as a generated
+// admin token.
+func New(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Writer) (*App, error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	st, err := store.Open(ctx, cfg.DSN(), store.Options{MaxConns: cfg.DBMaxConns, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	b := bus.NewLocal()
+	p, err := pipeline.New(pipeline.Config{
+		QueueSize:     cfg.QueueSize,
+		BatchSize:     cfg.BatchSize,
+		FlushInterval: cfg.FlushInterval,
+		SpillDir:      filepath.Join(cfg.DataDir, "spill"),
+		Logger:        log,
+	}, st, b, reg)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	return &App{cfg: cfg, log: log, Store: st, Bus: b, Pipe: p, reg: reg, out: out}, nil
+}
+
+// Close releases the store.
+func (a *App) Close() error { return a.Store.Close() }
+
+// Source is something that feeds events until its context ends.
+type Source struct {
+	Name string
+	Run  func(ctx context.Context) error
+}
+
+// Serve runs the HTTP server, the pipeline and the sources until ctx ends,
+// then shuts down: sources stop, HTTP stops taking requests, and the pipeline
+// stores everything already accepted (up to ShutdownTimeout; what is left
+// after that is written to a spill file).
+func (a *App) Serve(ctx context.Context, sources ...Source) error {
+	generated, err := auth.EnsureAdminToken(ctx, a.Store, a.cfg.AdminToken)
+	if err != nil {
+		return fmt.Errorf("admin token: %w", err)
+	}
+	if generated != "" {
+		fmt.Fprintf(a.out, "\n  Admin token (shown once, stored hashed; keep it safe):\n\n      %s\n\n", generated)
+	}
+	handler, err := api.Router(api.Deps{
+		Store: a.Store, Ingest: a.Pipe, Auth: auth.NewAuthenticator(a.Store),
+		Gatherer: a.reg, Registerer: a.reg, Logger: a.log, MaxBodyBytes: a.cfg.MaxBodyBytes,
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", a.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w (is another spywatcher running? set --addr or SPYWATCHER_ADDR)", a.cfg.Addr, err)
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+	}
+
+	// The pipeline outlives ctx: it must drain after the sources stop.
+	pipeCtx, hardStop := context.WithCancel(context.WithoutCancel(ctx))
+	defer hardStop()
+	pipeDone := make(chan error, 1)
+	go func() { pipeDone <- a.Pipe.Run(pipeCtx) }()
+
+	srcCtx, stopSources := context.WithCancel(ctx)
+	defer stopSources()
+	var wg sync.WaitGroup
+	srcErr := make(chan error, len(sources))
+	for _, s := range sources {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.log.Info("source started", "source", s.Name)
+			if err := s.Run(srcCtx); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, pipeline.ErrClosed) {
+				a.log.Error("source stopped", "source", s.Name, "err", err)
+				srcErr <- fmt.Errorf("source %s: %w", s.Name, err)
+				return
+			}
+			a.log.Info("source stopped", "source", s.Name)
+		}()
+	}
+
+	httpErr := make(chan error, 1)
+	go func() { httpErr <- srv.Serve(ln) }()
+	a.log.Info("spywatcher serving", "url", "http://"+ln.Addr().String(), "database", string(a.Store.Dialect()))
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		a.log.Info("shutting down")
+	case err := <-httpErr:
+		runErr = fmt.Errorf("http server: %w", err)
+	case err := <-srcErr:
+		runErr = err
+	}
+
+	stopSources()
+	wg.Wait()
+	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	if err := srv.Shutdown(shutCtx); err != nil {
+		a.log.Warn("http shutdown", "err", err)
+	}
+	cancel()
+	a.Pipe.Close()
+	queued := a.Pipe.QueueLen()
+	timer := time.AfterFunc(a.cfg.ShutdownTimeout, func() {
+		a.log.Error("shutdown timeout: writing what is left to a spill file", "timeout", a.cfg.ShutdownTimeout)
+		hardStop()
+	})
+	defer timer.Stop()
+	if err := <-pipeDone; err != nil && runErr == nil {
+		runErr = fmt.Errorf("pipeline: %w", err)
+	}
+	a.log.Info("stopped", "drained_events", queued)
+	return runErr
+}

@@ -1,0 +1,335 @@
+// Package config is Spywatcher's one table of settings. Each setting has a
+// flag, an environment variable, a default, a parser that validates, and a
+// secret mark that keeps its value out of dumps and logs. Flags override the
+// environment, which overrides defaults.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Config holds every setting of the host.
+type Config struct {
+	Addr            string
+	DataDir         string
+	DatabaseURL     string
+	DBMaxConns      int
+	AdminToken      string
+	LogLevel        slog.Level
+	LogFormat       string
+	ShutdownTimeout time.Duration
+	MaxBodyBytes    int64
+
+	Simulate    bool
+	SimMembers  int
+	SimSeed     int64
+	SimSpeed    float64
+	SimHistory  time.Duration
+	SimTimezone string
+
+	QueueSize     int
+	BatchSize     int
+	FlushInterval time.Duration
+}
+
+// DSN returns the database to use: DatabaseURL, or the SQLite file in DataDir.
+func (c *Config) DSN() string {
+	if c.DatabaseURL != "" {
+		return c.DatabaseURL
+	}
+	return filepath.Join(c.DataDir, "spywatcher.db")
+}
+
+// Setting is one row of the table.
+type Setting struct {
+	Name    string // flag name, without dashes
+	Env     string
+	Default string
+	Usage   string
+	Secret  bool
+	IsBool  bool
+	apply   func(c *Config, v string) error
+	get     func(c *Config) string
+}
+
+// Settings returns the table, in the order help lists it.
+func Settings() []Setting {
+	return []Setting{
+		str("addr", "SPYWATCHER_ADDR", "127.0.0.1:8080", "HTTP listen address (host:port)",
+			func(c *Config) *string { return &c.Addr }, validAddr),
+		str("data-dir", "SPYWATCHER_DATA_DIR", "data", "directory for the SQLite database, spill files and caches",
+			func(c *Config) *string { return &c.DataDir }, nonEmpty),
+		secret(str("database-url", "SPYWATCHER_DATABASE_URL", "", "PostgreSQL URL (postgres://user:pass@host/db); empty uses SQLite in the data directory",
+			func(c *Config) *string { return &c.DatabaseURL }, validDatabaseURL)),
+		integer("db-max-conns", "SPYWATCHER_DB_MAX_CONNS", "10", "largest database connection pool (readers, for SQLite)",
+			func(c *Config) *int { return &c.DBMaxConns }, 1, 1000),
+		secret(str("admin-token", "SPYWATCHER_ADMIN_TOKEN", "", "admin API token; empty generates one on first start and prints it once",
+			func(c *Config) *string { return &c.AdminToken }, validToken)),
+		{Name: "log-level", Env: "SPYWATCHER_LOG_LEVEL", Default: "info", Usage: "debug, info, warn or error",
+			apply: func(c *Config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) },
+			get:   func(c *Config) string { return strings.ToLower(c.LogLevel.String()) }},
+		str("log-format", "SPYWATCHER_LOG_FORMAT", "text", "text or json",
+			func(c *Config) *string { return &c.LogFormat }, oneOf("text", "json")),
+		duration("shutdown-timeout", "SPYWATCHER_SHUTDOWN_TIMEOUT", "30s", "how long SIGTERM waits for queued events to be stored",
+			func(c *Config) *time.Duration { return &c.ShutdownTimeout }),
+		{Name: "max-body-bytes", Env: "SPYWATCHER_MAX_BODY_BYTES", Default: "8388608", Usage: "largest accepted request body",
+			apply: func(c *Config, v string) error {
+				n, err := strconv.ParseInt(v, 10, 64)
+				if err != nil || n < 1024 || n > 1<<30 {
+					return errors.New("must be a number of bytes between 1024 and 1073741824")
+				}
+				c.MaxBodyBytes = n
+				return nil
+			},
+			get: func(c *Config) string { return strconv.FormatInt(c.MaxBodyBytes, 10) }},
+
+		boolean("simulate", "SPYWATCHER_SIMULATE", "false", "feed a simulated guild into the host",
+			func(c *Config) *bool { return &c.Simulate }),
+		integer("simulate-members", "SPYWATCHER_SIMULATE_MEMBERS", "300", "members of the simulated guild",
+			func(c *Config) *int { return &c.SimMembers }, 1, 1_000_000),
+		{Name: "simulate-seed", Env: "SPYWATCHER_SIMULATE_SEED", Default: "1", Usage: "seed of the simulated guild (same seed, same guild)",
+			apply: func(c *Config, v string) error {
+				n, err := strconv.ParseInt(v, 10, 64)
+				if err != nil {
+					return errors.New("must be an integer")
+				}
+				c.SimSeed = n
+				return nil
+			},
+			get: func(c *Config) string { return strconv.FormatInt(c.SimSeed, 10) }},
+		{Name: "simulate-speed", Env: "SPYWATCHER_SIMULATE_SPEED", Default: "3600", Usage: "simulated seconds per real second while catching up with the present",
+			apply: func(c *Config, v string) error {
+				f, err := strconv.ParseFloat(v, 64)
+				if err != nil || f < 1 || f > 1e7 {
+					return errors.New("must be a number between 1 and 10000000")
+				}
+				c.SimSpeed = f
+				return nil
+			},
+			get: func(c *Config) string { return strconv.FormatFloat(c.SimSpeed, 'g', -1, 64) }},
+		duration("simulate-history", "SPYWATCHER_SIMULATE_HISTORY", "72h", "how much past the simulator fills in before going live",
+			func(c *Config) *time.Duration { return &c.SimHistory }),
+		str("simulate-timezone", "SPYWATCHER_SIMULATE_TIMEZONE", "UTC", "IANA time zone of the simulated community's day/night rhythm",
+			func(c *Config) *string { return &c.SimTimezone }, validTimezone),
+
+		integer("queue-size", "SPYWATCHER_QUEUE_SIZE", "65536", "events the ingest queue holds before shedding presence and pushing back",
+			func(c *Config) *int { return &c.QueueSize }, 16, 10_000_000),
+		integer("batch-size", "SPYWATCHER_BATCH_SIZE", "2048", "most events stored per transaction",
+			func(c *Config) *int { return &c.BatchSize }, 1, 100_000),
+		duration("flush-interval", "SPYWATCHER_FLUSH_INTERVAL", "50ms", "longest an event waits for its batch to fill",
+			func(c *Config) *time.Duration { return &c.FlushInterval }),
+	}
+}
+
+// Load builds a Config from defaults, then the environment, then args.
+// Remaining non-flag arguments are returned. On -h/--help it writes the
+// table to out and returns flag.ErrHelp. extra may define flags of one
+// command that are not settings (such as an output file).
+func Load(name string, args []string, getenv func(string) string, out io.Writer, extra ...func(*flag.FlagSet)) (*Config, []string, error) {
+	c := &Config{}
+	table := Settings()
+	for _, s := range table {
+		if err := s.apply(c, s.Default); err != nil {
+			return nil, nil, fmt.Errorf("config: default of %s %q: %w", s.Name, s.Default, err)
+		}
+	}
+	for _, s := range table {
+		if v := getenv(s.Env); v != "" {
+			if err := s.apply(c, v); err != nil {
+				return nil, nil, fmt.Errorf("config: %s=%s: %w", s.Env, shown(s, v), err)
+			}
+		}
+	}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	// The flag package quotes the raw value in its errors; keep our own
+	// error so that a secret given on the command line is not echoed.
+	var badFlag error
+	for _, s := range table {
+		s := s
+		set := func(v string) error {
+			if err := s.apply(c, v); err != nil {
+				badFlag = fmt.Errorf("config: --%s %s: %w", s.Name, shown(s, v), err)
+				return err
+			}
+			return nil
+		}
+		if s.IsBool {
+			fs.BoolFunc(s.Name, s.Usage, set)
+		} else {
+			fs.Func(s.Name, s.Usage, set)
+		}
+	}
+	for _, f := range extra {
+		f(fs)
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			if len(extra) > 0 {
+				fmt.Fprintf(out, "Flags of %s:\n", name)
+				table := map[string]bool{}
+				for _, s := range Settings() {
+					table[s.Name] = true
+				}
+				fs.VisitAll(func(f *flag.Flag) {
+					if !table[f.Name] {
+						fmt.Fprintf(out, "  --%-22s %s\n", f.Name, f.Usage)
+					}
+				})
+				fmt.Fprintln(out)
+			}
+			Usage(out, name)
+			return nil, nil, err
+		}
+		if badFlag != nil {
+			return nil, nil, badFlag
+		}
+		return nil, nil, fmt.Errorf("config: %w (see %s --help)", err, name)
+	}
+	return c, fs.Args(), nil
+}
+
+// Usage writes the settings table.
+func Usage(w io.Writer, name string) {
+	fmt.Fprintf(w, "Usage: spywatcher %s [flags]\n\nEvery flag can also be set by its environment variable; flags win.\n\n", name)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "FLAG\tENVIRONMENT\tDEFAULT\tDESCRIPTION")
+	for _, s := range Settings() {
+		def := s.Default
+		if def == "" {
+			def = `""`
+		}
+		fmt.Fprintf(tw, "--%s\t%s\t%s\t%s\n", s.Name, s.Env, def, s.Usage)
+	}
+	tw.Flush()
+}
+
+// Dump returns every setting's current value, with secrets redacted, for
+// logging the effective configuration.
+func (c *Config) Dump() []any {
+	var out []any
+	for _, s := range Settings() {
+		v := s.get(c)
+		if s.Secret && v != "" {
+			v = "[redacted]"
+		}
+		out = append(out, slog.String(s.Name, v))
+	}
+	return out
+}
+
+func shown(s Setting, v string) string {
+	if s.Secret {
+		return "[redacted]"
+	}
+	return strconv.Quote(v)
+}
+
+func secret(s Setting) Setting { s.Secret = true; return s }
+
+func str(name, env, def, usage string, field func(*Config) *string, validate func(string) error) Setting {
+	return Setting{Name: name, Env: env, Default: def, Usage: usage,
+		apply: func(c *Config, v string) error {
+			if err := validate(v); err != nil {
+				return err
+			}
+			*field(c) = v
+			return nil
+		},
+		get: func(c *Config) string { return *field(c) }}
+}
+
+func integer(name, env, def, usage string, field func(*Config) *int, lo, hi int) Setting {
+	return Setting{Name: name, Env: env, Default: def, Usage: usage,
+		apply: func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < lo || n > hi {
+				return fmt.Errorf("must be an integer between %d and %d", lo, hi)
+			}
+			*field(c) = n
+			return nil
+		},
+		get: func(c *Config) string { return strconv.Itoa(*field(c)) }}
+}
+
+func duration(name, env, def, usage string, field func(*Config) *time.Duration) Setting {
+	return Setting{Name: name, Env: env, Default: def, Usage: usage,
+		apply: func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 {
+				return errors.New("must be a positive duration such as 500ms, 30s or 72h")
+			}
+			*field(c) = d
+			return nil
+		},
+		get: func(c *Config) string { return field(c).String() }}
+}
+
+func boolean(name, env, def, usage string, field func(*Config) *bool) Setting {
+	return Setting{Name: name, Env: env, Default: def, Usage: usage, IsBool: true,
+		apply: func(c *Config, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return errors.New("must be true or false")
+			}
+			*field(c) = b
+			return nil
+		},
+		get: func(c *Config) string { return strconv.FormatBool(*field(c)) }}
+}
+
+func nonEmpty(v string) error {
+	if strings.TrimSpace(v) == "" {
+		return errors.New("must not be empty")
+	}
+	return nil
+}
+
+func validAddr(v string) error {
+	if _, port, err := net.SplitHostPort(v); err != nil || port == "" {
+		return errors.New("must be host:port, for example 127.0.0.1:8080 or :8080")
+	}
+	return nil
+}
+
+func validDatabaseURL(v string) error {
+	if v == "" || strings.HasPrefix(v, "postgres://") || strings.HasPrefix(v, "postgresql://") || strings.HasPrefix(v, "sqlite:") {
+		return nil
+	}
+	return errors.New("must start with postgres:// or postgresql:// (or sqlite:PATH)")
+}
+
+func validToken(v string) error {
+	if v != "" && len(v) < 16 {
+		return errors.New("must be at least 16 characters")
+	}
+	return nil
+}
+
+func validTimezone(v string) error {
+	if _, err := time.LoadLocation(v); err != nil {
+		return fmt.Errorf("unknown time zone (want an IANA name like Europe/Berlin)")
+	}
+	return nil
+}
+
+func oneOf(vals ...string) func(string) error {
+	return func(v string) error {
+		for _, x := range vals {
+			if v == x {
+				return nil
+			}
+		}
+		return fmt.Errorf("must be one of %s", strings.Join(vals, ", "))
+	}
+}
