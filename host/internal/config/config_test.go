@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -80,6 +81,33 @@ func TestHelpListsEverySetting(t *testing.T) {
 	for _, s := range Settings() {
 		if !strings.Contains(b.String(), "--"+s.Name) || !strings.Contains(b.String(), s.Env) {
 			t.Fatalf("help lacks %s / %s:\n%s", s.Name, s.Env, b.String())
+		}
+	}
+}
+
+// TestREADMEListsEverySetting keeps the README's configuration table true.
+func TestREADMEListsEverySetting(t *testing.T) {
+	b, err := os.ReadFile("../../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(b), "\n")
+	for _, s := range Settings() {
+		var row string
+		for _, l := range lines {
+			if strings.HasPrefix(l, "| `--"+s.Name+"` ") {
+				row = l
+			}
+		}
+		if row == "" {
+			t.Errorf("README.md has no table row for --%s", s.Name)
+			continue
+		}
+		if !strings.Contains(row, "`"+s.Env+"`") {
+			t.Errorf("README row of --%s does not name %s", s.Name, s.Env)
+		}
+		if s.Default != "" && !strings.Contains(row, "`"+s.Default+"`") {
+			t.Errorf("README row of --%s does not show the default %q", s.Name, s.Default)
 		}
 	}
 }

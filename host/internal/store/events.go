@@ -101,3 +101,13 @@ func (s *Store) ListEvents(ctx context.Context, guildID string, eq EventQuery) (
 	}
 	return page, rs.Err()
 }
+
+// CountEvents returns how many events of a guild are stored. It scans an
+// index, so it is for tools and tests, not request paths.
+func (s *Store) CountEvents(ctx context.Context, guildID string) (int, error) {
+	var n int
+	if err := s.r.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM events WHERE guild_id = ?`), guildID).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: count events: %w", err)
+	}
+	return n, nil
+}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/spywatcher/spywatcher/sdk/go/event"
 )
 
@@ -50,7 +52,8 @@ func (s *Store) Ingest(ctx context.Context, evs []event.Event) (IngestResult, er
 	}
 	defer tx.Rollback() //nolint:errcheck // after Commit this is a no-op
 
-	isNew, err := s.insertEvents(ctx, conn, tx, rows)
+	bt := &batchTx{conn: conn, tx: tx, staged: map[string]bool{}}
+	isNew, err := s.insertEvents(ctx, bt, rows)
 	if err != nil {
 		return res, fmt.Errorf("store: ingest: events: %w", err)
 	}
@@ -67,7 +70,7 @@ func (s *Store) Ingest(ctx context.Context, evs []event.Event) (IngestResult, er
 			return res, fmt.Errorf("store: ingest: load state: %w", err)
 		}
 		d.apply(stored)
-		if err := d.write(ctx, s, conn, tx); err != nil {
+		if err := d.write(ctx, s, bt); err != nil {
 			return res, fmt.Errorf("store: ingest: %w", err)
 		}
 	}
@@ -111,10 +114,11 @@ func encodeEvents(evs []event.Event, now int64) (rows []eventRow, uniq []int) {
 }
 
 // insertEvents appends rows to the events table and reports which IDs were new.
-func (s *Store) insertEvents(ctx context.Context, conn *sql.Conn, tx *sql.Tx, rows []eventRow) (map[string]bool, error) {
+func (s *Store) insertEvents(ctx context.Context, bt *batchTx, rows []eventRow) (map[string]bool, error) {
 	if s.dialect == Postgres {
-		return s.copyEvents(ctx, conn, tx, rows)
+		return s.copyEvents(ctx, bt, rows)
 	}
+	tx := bt.tx
 	isNew := make(map[string]bool, len(rows))
 	const cols = 8
 	for start := 0; start < len(rows); start += maxRows(cols) {
@@ -148,17 +152,71 @@ func (s *Store) insertEvents(ctx context.Context, conn *sql.Conn, tx *sql.Tx, ro
 // within both dialects' parameter limits.
 func maxRows(cols int) int { return 30000 / cols }
 
-// execRows runs "prefix VALUES (...),(...) suffix" in chunks.
-func (s *Store) execRows(ctx context.Context, tx *sql.Tx, prefix, suffix string, cols int, args []any) error {
-	n := len(args) / cols
-	for start := 0; start < n; start += maxRows(cols) {
-		end := min(n, start+maxRows(cols))
-		q := prefix + ` VALUES ` + placeholders(end-start, cols) + ` ` + suffix
-		if _, err := tx.ExecContext(ctx, s.q(q), args[start*cols:end*cols]...); err != nil {
-			return err
+// batchTx is the transaction of one ingest batch and the connection under
+// it (COPY needs the connection).
+type batchTx struct {
+	conn   *sql.Conn
+	tx     *sql.Tx
+	staged map[string]bool // staging tables used in this transaction
+}
+
+// bulk inserts rows of len(cols) values each (args is flat) into table,
+// with suffix (an ON CONFLICT clause, or "") applied to every row.
+//
+// SQLite gets multi-row INSERT statements. PostgreSQL gets COPY: straight
+// into the table when there is no conflict clause, otherwise into a
+// temporary staging table that is then merged with INSERT ... SELECT. Huge
+// multi-row VALUES statements are slow to parse and plan on PostgreSQL;
+// COPY is not, and needs one round trip per table.
+func (s *Store) bulk(ctx context.Context, bt *batchTx, table, columns, suffix string, args []any) error {
+	cols := strings.Split(columns, ",")
+	for i := range cols {
+		cols[i] = strings.TrimSpace(cols[i])
+	}
+	n := len(args) / len(cols)
+	if n == 0 {
+		return nil
+	}
+	if s.dialect != Postgres {
+		per := maxRows(len(cols))
+		for start := 0; start < n; start += per {
+			end := min(n, start+per)
+			q := `INSERT INTO ` + table + ` (` + columns + `) VALUES ` + placeholders(end-start, len(cols)) + ` ` + suffix
+			if _, err := bt.tx.ExecContext(ctx, q, args[start*len(cols):end*len(cols)]...); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	target := table
+	if suffix != "" {
+		target = "stage_" + table
+		if bt.staged[target] {
+			if _, err := bt.tx.ExecContext(ctx, `TRUNCATE `+target); err != nil {
+				return err
+			}
+		} else {
+			// Created once per connection and emptied at every commit;
+			// this also holds through PgBouncer in transaction mode, where
+			// the next transaction may run on a connection without it.
+			if _, err := bt.tx.ExecContext(ctx, `CREATE TEMP TABLE IF NOT EXISTS `+target+
+				` (LIKE `+table+` INCLUDING DEFAULTS) ON COMMIT DELETE ROWS`); err != nil {
+				return err
+			}
+			bt.staged[target] = true
 		}
 	}
-	return nil
+	err := withPgx(bt.conn, func(c *pgx.Conn) error {
+		_, err := c.CopyFrom(ctx, pgx.Identifier{target}, cols, pgx.CopyFromSlice(n, func(i int) ([]any, error) {
+			return args[i*len(cols) : (i+1)*len(cols)], nil
+		}))
+		return err
+	})
+	if err != nil || suffix == "" {
+		return err
+	}
+	_, err = bt.tx.ExecContext(ctx, `INSERT INTO `+table+` (`+columns+`) SELECT `+columns+` FROM `+target+` `+suffix)
+	return err
 }
 
 // memberKey identifies a member.
@@ -319,23 +377,36 @@ func addTo(m map[string]map[string]bool, k, v string) {
 	m[k][v] = true
 }
 
-// inChunks runs query (with %s standing for the IN list) for the first
-// argument and the members of set, 500 at a time, calling scan per row.
+// inChunks runs query (with %s standing for the set) for the first
+// argument and the members of set, calling scan per row. PostgreSQL gets the
+// whole set as one array parameter (= ANY(?)); SQLite, without arrays, gets
+// IN lists of 500.
 func (s *Store) inChunks(ctx context.Context, tx *sql.Tx, query, first string, set map[string]bool, scan func(*sql.Rows) error) error {
 	keys := make([]string, 0, len(set))
 	for k := range set {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	const chunk = 500
+	chunk := 500
+	if s.dialect == Postgres {
+		chunk = len(keys)
+	}
 	for start := 0; start < len(keys); start += chunk {
 		part := keys[start:min(len(keys), start+chunk)]
-		args := make([]any, 0, len(part)+1)
-		args = append(args, first)
-		for _, k := range part {
-			args = append(args, k)
+		var q string
+		var args []any
+		if s.dialect == Postgres {
+			q = strings.Replace(query, "IN (%s)", "= ANY(?)", 1)
+			args = []any{first, part}
+		} else {
+			q = fmt.Sprintf(query, inList(len(part)))
+			args = make([]any, 0, len(part)+1)
+			args = append(args, first)
+			for _, k := range part {
+				args = append(args, k)
+			}
 		}
-		rs, err := tx.QueryContext(ctx, s.q(fmt.Sprintf(query, inList(len(part)))), args...)
+		rs, err := tx.QueryContext(ctx, s.q(q), args...)
 		if err != nil {
 			return err
 		}
@@ -594,14 +665,15 @@ func (m *memberState) displayName(user string) string {
 }
 
 // write stores everything the batch derived.
-func (d *derivation) write(ctx context.Context, s *Store, conn *sql.Conn, tx *sql.Tx) error {
+func (d *derivation) write(ctx context.Context, s *Store, bt *batchTx) error {
+	tx := bt.tx
 	// Guilds first: every event's guild exists afterwards.
 	if len(d.guildSeen) > 0 {
 		args := make([]any, 0, len(d.guildSeen)*3)
 		for g, at := range d.guildSeen {
 			args = append(args, g, at, at)
 		}
-		if err := s.execRows(ctx, tx, `INSERT INTO guilds (id, first_seen, updated_at)`, `ON CONFLICT (id) DO NOTHING`, 3, args); err != nil {
+		if err := s.bulk(ctx, bt, "guilds", `id, first_seen, updated_at`, `ON CONFLICT (id) DO NOTHING`, args); err != nil {
 			return fmt.Errorf("guilds: %w", err)
 		}
 	}
@@ -633,10 +705,10 @@ func (d *derivation) write(ctx context.Context, s *Store, conn *sql.Conn, tx *sq
 			}
 			args = append(args, id, ev.GuildID, c.Name, string(c.Type), c.ParentID, c.Position, c.NSFW, deleted, ms(ev.At))
 		}
-		if err := s.execRows(ctx, tx, `INSERT INTO channels (id, guild_id, name, type, parent_id, position, nsfw, deleted_at, updated_at)`,
+		if err := s.bulk(ctx, bt, "channels", `id, guild_id, name, type, parent_id, position, nsfw, deleted_at, updated_at`,
 			`ON CONFLICT (id) DO UPDATE SET guild_id = excluded.guild_id, name = excluded.name, type = excluded.type,
 			parent_id = excluded.parent_id, position = excluded.position, nsfw = excluded.nsfw,
-			deleted_at = excluded.deleted_at, updated_at = excluded.updated_at`, 9, args); err != nil {
+			deleted_at = excluded.deleted_at, updated_at = excluded.updated_at`, args); err != nil {
 			return fmt.Errorf("channels: %w", err)
 		}
 	}
@@ -645,17 +717,21 @@ func (d *derivation) write(ctx context.Context, s *Store, conn *sql.Conn, tx *sq
 		for _, u := range d.users {
 			args = append(args, u...)
 		}
-		if err := s.execRows(ctx, tx, `INSERT INTO users (id, username, global_name, avatar, bot, created_at, updated_at)`,
+		if err := s.bulk(ctx, bt, "users", `id, username, global_name, avatar, bot, created_at, updated_at`,
 			`ON CONFLICT (id) DO UPDATE SET username = excluded.username, global_name = excluded.global_name,
-			avatar = excluded.avatar, bot = excluded.bot, updated_at = excluded.updated_at`, 7, args); err != nil {
+			avatar = excluded.avatar, bot = excluded.bot, updated_at = excluded.updated_at`, args); err != nil {
 			return fmt.Errorf("users: %w", err)
 		}
 	}
-	if err := d.writeMembers(ctx, s, tx); err != nil {
+	if err := d.writeMembers(ctx, s, bt); err != nil {
 		return fmt.Errorf("members: %w", err)
 	}
 	if len(d.sessions) > 0 {
-		if err := s.insertSessions(ctx, conn, tx, d.sessions); err != nil {
+		args := make([]any, 0, len(d.sessions)*6)
+		for _, r := range d.sessions {
+			args = append(args, r.guild, r.user, r.client, r.status, r.start, r.end)
+		}
+		if err := s.bulk(ctx, bt, "presence_sessions", `guild_id, user_id, client, status, started_at, ended_at`, ``, args); err != nil {
 			return fmt.Errorf("presence sessions: %w", err)
 		}
 	}
@@ -664,17 +740,17 @@ func (d *derivation) write(ctx context.Context, s *Store, conn *sql.Conn, tx *sq
 		for _, r := range d.roleChange {
 			args = append(args, r.eventID, r.guild, r.user, r.role, r.added, r.at)
 		}
-		if err := s.execRows(ctx, tx, `INSERT INTO role_changes (event_id, guild_id, user_id, role_id, added, at)`,
-			`ON CONFLICT DO NOTHING`, 6, args); err != nil {
+		if err := s.bulk(ctx, bt, "role_changes", `event_id, guild_id, user_id, role_id, added, at`,
+			`ON CONFLICT DO NOTHING`, args); err != nil {
 			return fmt.Errorf("role changes: %w", err)
 		}
 	}
-	if err := s.execRows(ctx, tx, `INSERT INTO membership_changes (event_id, guild_id, user_id, action, at)`,
-		`ON CONFLICT DO NOTHING`, 5, flatten(d.membership)); err != nil {
+	if err := s.bulk(ctx, bt, "membership_changes", `event_id, guild_id, user_id, action, at`,
+		`ON CONFLICT DO NOTHING`, flatten(d.membership)); err != nil {
 		return fmt.Errorf("membership: %w", err)
 	}
-	if err := s.execRows(ctx, tx, `INSERT INTO bans (event_id, guild_id, user_id, reason, banned_at)`,
-		`ON CONFLICT DO NOTHING`, 5, flatten(d.bansAdd)); err != nil {
+	if err := s.bulk(ctx, bt, "bans", `event_id, guild_id, user_id, reason, banned_at`,
+		`ON CONFLICT DO NOTHING`, flatten(d.bansAdd)); err != nil {
 		return fmt.Errorf("bans: %w", err)
 	}
 	for _, b := range d.bansLift {
@@ -682,8 +758,8 @@ func (d *derivation) write(ctx context.Context, s *Store, conn *sql.Conn, tx *sq
 			return fmt.Errorf("lift ban: %w", err)
 		}
 	}
-	if err := s.execRows(ctx, tx, `INSERT INTO messages (id, guild_id, channel_id, user_id, created_at, length, attachments, embeds, mentions, reply_to)`,
-		`ON CONFLICT (id) DO NOTHING`, 10, flatten(d.msgInsert)); err != nil {
+	if err := s.bulk(ctx, bt, "messages", `id, guild_id, channel_id, user_id, created_at, length, attachments, embeds, mentions, reply_to`,
+		`ON CONFLICT (id) DO NOTHING`, flatten(d.msgInsert)); err != nil {
 		return fmt.Errorf("messages: %w", err)
 	}
 	for _, e := range d.msgEdit {
@@ -696,8 +772,8 @@ func (d *derivation) write(ctx context.Context, s *Store, conn *sql.Conn, tx *sq
 			return fmt.Errorf("message delete: %w", err)
 		}
 	}
-	if err := s.execRows(ctx, tx, `INSERT INTO typing (event_id, guild_id, channel_id, user_id, at)`,
-		`ON CONFLICT DO NOTHING`, 5, flatten(d.typing)); err != nil {
+	if err := s.bulk(ctx, bt, "typing", `event_id, guild_id, channel_id, user_id, at`,
+		`ON CONFLICT DO NOTHING`, flatten(d.typing)); err != nil {
 		return fmt.Errorf("typing: %w", err)
 	}
 	if len(d.activity) > 0 {
@@ -721,7 +797,7 @@ func (d *derivation) write(ctx context.Context, s *Store, conn *sql.Conn, tx *sq
 			c := d.activity[k]
 			args = append(args, k.guild, k.user, k.hour, c.messages, c.edits, c.deletes, c.typing, c.presence, c.voice, c.joins, c.leaves)
 		}
-		if err := s.execRows(ctx, tx, `INSERT INTO activity_hourly (guild_id, user_id, hour, messages, edits, deletes, typing, presence_updates, voice_updates, joins, leaves)`,
+		if err := s.bulk(ctx, bt, "activity_hourly", `guild_id, user_id, hour, messages, edits, deletes, typing, presence_updates, voice_updates, joins, leaves`,
 			`ON CONFLICT (guild_id, user_id, hour) DO UPDATE SET
 			messages = activity_hourly.messages + excluded.messages,
 			edits = activity_hourly.edits + excluded.edits,
@@ -730,14 +806,15 @@ func (d *derivation) write(ctx context.Context, s *Store, conn *sql.Conn, tx *sq
 			presence_updates = activity_hourly.presence_updates + excluded.presence_updates,
 			voice_updates = activity_hourly.voice_updates + excluded.voice_updates,
 			joins = activity_hourly.joins + excluded.joins,
-			leaves = activity_hourly.leaves + excluded.leaves`, 11, args); err != nil {
+			leaves = activity_hourly.leaves + excluded.leaves`, args); err != nil {
 			return fmt.Errorf("activity: %w", err)
 		}
 	}
 	return nil
 }
 
-func (d *derivation) writeMembers(ctx context.Context, s *Store, tx *sql.Tx) error {
+func (d *derivation) writeMembers(ctx context.Context, s *Store, bt *batchTx) error {
+	tx := bt.tx
 	keys := make([]memberKey, 0, len(d.members))
 	for k, m := range d.members {
 		if m != nil && m.firstSeen != 0 {
@@ -776,9 +853,9 @@ func (d *derivation) writeMembers(ctx context.Context, s *Store, tx *sql.Tx) err
 		}
 	}
 	g := d.greatest
-	if err := s.execRows(ctx, tx, `INSERT INTO members (guild_id, user_id, username, name, nick, joined_at, left_at, banned,
+	if err := s.bulk(ctx, bt, "members", `guild_id, user_id, username, name, nick, joined_at, left_at, banned,
 		first_seen, last_seen, last_message_at, message_count, status, status_at,
-		desktop, desktop_since, mobile, mobile_since, web, web_since)`,
+		desktop, desktop_since, mobile, mobile_since, web, web_since`,
 		`ON CONFLICT (guild_id, user_id) DO UPDATE SET username = excluded.username, name = excluded.name,
 		nick = excluded.nick, joined_at = excluded.joined_at, left_at = excluded.left_at, banned = excluded.banned,
 		first_seen = excluded.first_seen, last_seen = `+g+`(members.last_seen, excluded.last_seen),
@@ -786,7 +863,7 @@ func (d *derivation) writeMembers(ctx context.Context, s *Store, tx *sql.Tx) err
 		status = excluded.status, status_at = excluded.status_at,
 		desktop = excluded.desktop, desktop_since = excluded.desktop_since,
 		mobile = excluded.mobile, mobile_since = excluded.mobile_since,
-		web = excluded.web, web_since = excluded.web_since`, cols, args); err != nil {
+		web = excluded.web, web_since = excluded.web_since`, args); err != nil {
 		return err
 	}
 	for i := 0; i < len(roleDel); i += 3 {
@@ -794,21 +871,10 @@ func (d *derivation) writeMembers(ctx context.Context, s *Store, tx *sql.Tx) err
 			return fmt.Errorf("roles: %w", err)
 		}
 	}
-	if err := s.execRows(ctx, tx, `INSERT INTO member_roles (guild_id, user_id, role_id, since)`, `ON CONFLICT DO NOTHING`, 4, roleAdd); err != nil {
+	if err := s.bulk(ctx, bt, "member_roles", `guild_id, user_id, role_id, since`, `ON CONFLICT DO NOTHING`, roleAdd); err != nil {
 		return fmt.Errorf("roles: %w", err)
 	}
 	return nil
-}
-
-func (s *Store) insertSessions(ctx context.Context, conn *sql.Conn, tx *sql.Tx, rows []sessionRow) error {
-	if s.dialect == Postgres {
-		return s.copySessions(ctx, conn, rows)
-	}
-	args := make([]any, 0, len(rows)*6)
-	for _, r := range rows {
-		args = append(args, r.guild, r.user, r.client, r.status, r.start, r.end)
-	}
-	return s.execRows(ctx, tx, `INSERT INTO presence_sessions (guild_id, user_id, client, status, started_at, ended_at)`, ``, 6, args)
 }
 
 func flatten(rows [][]any) []any {

@@ -27,12 +27,13 @@ func withPgx(conn *sql.Conn, f func(*pgx.Conn) error) error {
 	})
 }
 
-func (s *Store) copyEvents(ctx context.Context, conn *sql.Conn, tx *sql.Tx, rows []eventRow) (map[string]bool, error) {
+func (s *Store) copyEvents(ctx context.Context, bt *batchTx, rows []eventRow) (map[string]bool, error) {
+	tx := bt.tx
 	if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE IF NOT EXISTS events_stage
 		(LIKE events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS`); err != nil {
 		return nil, err
 	}
-	err := withPgx(conn, func(c *pgx.Conn) error {
+	err := withPgx(bt.conn, func(c *pgx.Conn) error {
 		_, err := c.CopyFrom(ctx, pgx.Identifier{"events_stage"},
 			[]string{"id", "guild_id", "kind", "user_id", "channel_id", "at", "data", "ingested_at"},
 			pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
@@ -58,16 +59,4 @@ func (s *Store) copyEvents(ctx context.Context, conn *sql.Conn, tx *sql.Tx, rows
 		isNew[id] = true
 	}
 	return isNew, rs.Err()
-}
-
-func (s *Store) copySessions(ctx context.Context, conn *sql.Conn, rows []sessionRow) error {
-	return withPgx(conn, func(c *pgx.Conn) error {
-		_, err := c.CopyFrom(ctx, pgx.Identifier{"presence_sessions"},
-			[]string{"guild_id", "user_id", "client", "status", "started_at", "ended_at"},
-			pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
-				r := &rows[i]
-				return []any{r.guild, r.user, r.client, r.status, r.start, r.end}, nil
-			}))
-		return err
-	})
 }

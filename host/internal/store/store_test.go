@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -14,14 +13,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spywatcher/spywatcher/host/internal/store/storetest"
 	"github.com/spywatcher/spywatcher/sdk/go/event"
 )
 
 // The conformance suite: every test runs against SQLite, and against
 // PostgreSQL when SPYWATCHER_TEST_POSTGRES_URL names a database (each test
 // gets its own schema there).
-
-var schemaSeq atomic.Int64
 
 type storeMaker struct {
 	name string
@@ -32,42 +30,12 @@ func makers(t testing.TB) []storeMaker {
 	ms := []storeMaker{{"sqlite", func(t testing.TB) string {
 		return filepath.Join(t.TempDir(), "spywatcher.db")
 	}}}
-	pg := os.Getenv("SPYWATCHER_TEST_POSTGRES_URL")
+	pg := os.Getenv(storetest.PostgresEnv)
 	if pg == "" {
 		t.Log("SPYWATCHER_TEST_POSTGRES_URL not set: skipping the PostgreSQL half of the store suite")
 		return ms
 	}
-	return append(ms, storeMaker{"postgres", func(t testing.TB) string { return PostgresTestDSN(t, pg) }})
-}
-
-// PostgresTestDSN creates a fresh schema in the database at base and returns
-// a DSN that uses it; the schema is dropped when the test ends.
-func PostgresTestDSN(t testing.TB, base string) string {
-	t.Helper()
-	schema := fmt.Sprintf("t_%d_%d", time.Now().UnixNano(), schemaSeq.Add(1))
-	db, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.Exec(`CREATE SCHEMA ` + schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		db, err := sql.Open("pgx", base)
-		if err == nil {
-			db.Exec(`DROP SCHEMA ` + schema + ` CASCADE`)
-			db.Close()
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
+	return append(ms, storeMaker{"postgres", func(t testing.TB) string { return storetest.PostgresDSN(t, pg) }})
 }
 
 type clock struct{ t time.Time }
