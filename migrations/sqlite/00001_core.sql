@@ -46,12 +46,12 @@ CREATE TABLE members (
     username        TEXT    NOT NULL DEFAULT '',
     name            TEXT    NOT NULL DEFAULT '',
     nick            TEXT    NOT NULL DEFAULT '',
-    joined_at       INTEGER,
+    joined_at       INTEGER NOT NULL DEFAULT 0, -- 0: unknown
     left_at         INTEGER,
     banned          INTEGER NOT NULL DEFAULT 0,
     first_seen      INTEGER NOT NULL,
     last_seen       INTEGER NOT NULL,
-    last_message_at INTEGER,
+    last_message_at INTEGER NOT NULL DEFAULT 0, -- 0: never
     message_count   INTEGER NOT NULL DEFAULT 0,
     status          TEXT    NOT NULL DEFAULT 'offline',
     status_at       INTEGER NOT NULL DEFAULT 0,
@@ -63,9 +63,17 @@ CREATE TABLE members (
     web_since       INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (guild_id, user_id)
 );
-CREATE INDEX members_guild_name ON members (guild_id, name, user_id);
-CREATE INDEX members_guild_last_seen ON members (guild_id, last_seen, user_id);
-CREATE INDEX members_guild_online ON members (guild_id) WHERE status <> 'offline';
+-- Lists show members still in the guild; partial indexes on left_at IS NULL
+-- give every sort order of the member list an index (so a page is an index
+-- range scan, not a sort of the whole guild) and make the counts covering.
+CREATE INDEX members_present ON members (guild_id) WHERE left_at IS NULL;
+CREATE INDEX members_online ON members (guild_id) WHERE status <> 'offline' AND left_at IS NULL;
+CREATE INDEX members_by_name ON members (guild_id, name, user_id) WHERE left_at IS NULL;
+CREATE INDEX members_by_joined ON members (guild_id, joined_at, user_id) WHERE left_at IS NULL;
+CREATE INDEX members_by_first_seen ON members (guild_id, first_seen, user_id) WHERE left_at IS NULL;
+CREATE INDEX members_by_last_seen ON members (guild_id, last_seen, user_id) WHERE left_at IS NULL;
+CREATE INDEX members_by_last_message ON members (guild_id, last_message_at, user_id) WHERE left_at IS NULL;
+CREATE INDEX members_by_messages ON members (guild_id, message_count, user_id) WHERE left_at IS NULL;
 
 CREATE TABLE member_roles (
     guild_id TEXT    NOT NULL,

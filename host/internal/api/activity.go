@@ -9,7 +9,7 @@ import (
 )
 
 type activityStore interface {
-	GetGuild(ctx context.Context, id string) (store.Guild, error)
+	guildChecker
 	Activity(ctx context.Context, guildID, userID string, from, to time.Time) ([]store.ActivityHour, error)
 }
 
@@ -32,8 +32,8 @@ func (h *activityHandler) get(w http.ResponseWriter, r *http.Request) {
 		h.err.write(w, r, err)
 		return
 	}
-	if _, err := h.store.GetGuild(r.Context(), gid); err != nil {
-		h.err.write(w, r, storeErr(err, "guild "+gid))
+	if err := requireGuild(r.Context(), h.store, gid); err != nil {
+		h.err.write(w, r, err)
 		return
 	}
 	hours, err := h.store.Activity(r.Context(), gid, user, from, to)

@@ -19,7 +19,7 @@ import (
 )
 
 type eventStore interface {
-	GetGuild(ctx context.Context, id string) (store.Guild, error)
+	guildChecker
 	ListEvents(ctx context.Context, guildID string, q store.EventQuery) (store.EventPage, error)
 }
 
@@ -78,8 +78,8 @@ func (h *eventsHandler) list(w http.ResponseWriter, r *http.Request) {
 		h.err.write(w, r, err)
 		return
 	}
-	if _, err := h.store.GetGuild(r.Context(), gid); err != nil {
-		h.err.write(w, r, storeErr(err, "guild "+gid))
+	if err := requireGuild(r.Context(), h.store, gid); err != nil {
+		h.err.write(w, r, err)
 		return
 	}
 	page, err := h.store.ListEvents(r.Context(), gid, q)

@@ -10,6 +10,7 @@ import (
 type guildStore interface {
 	ListGuilds(ctx context.Context) ([]store.Guild, error)
 	GetGuild(ctx context.Context, id string) (store.Guild, error)
+	guildChecker
 	ListChannels(ctx context.Context, guildID string) ([]store.Channel, error)
 }
 
@@ -47,8 +48,8 @@ func (h *guildsHandler) channels(w http.ResponseWriter, r *http.Request) {
 		h.err.write(w, r, err)
 		return
 	}
-	if _, err := h.store.GetGuild(r.Context(), id); err != nil {
-		h.err.write(w, r, storeErr(err, "guild "+id))
+	if err := requireGuild(r.Context(), h.store, id); err != nil {
+		h.err.write(w, r, err)
 		return
 	}
 	cs, err := h.store.ListChannels(r.Context(), id)

@@ -9,7 +9,7 @@ import (
 )
 
 type memberStore interface {
-	GetGuild(ctx context.Context, id string) (store.Guild, error)
+	guildChecker
 	ListMembers(ctx context.Context, guildID string, q store.MemberQuery) (store.MemberPage, error)
 	GetMember(ctx context.Context, guildID, userID string) (store.Member, error)
 	MemberStats(ctx context.Context, guildID, userID string, from, to time.Time) (store.MemberStats, error)
@@ -42,8 +42,8 @@ func (h *membersHandler) list(w http.ResponseWriter, r *http.Request) {
 		h.err.write(w, r, err)
 		return
 	}
-	if _, err := h.store.GetGuild(r.Context(), gid); err != nil {
-		h.err.write(w, r, storeErr(err, "guild "+gid))
+	if err := requireGuild(r.Context(), h.store, gid); err != nil {
+		h.err.write(w, r, err)
 		return
 	}
 	page, err := h.store.ListMembers(r.Context(), gid, q)

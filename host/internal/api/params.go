@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -184,6 +185,22 @@ func truncate(s string, n int) string {
 		return s[:n] + "…"
 	}
 	return s
+}
+
+type guildChecker interface {
+	GuildExists(ctx context.Context, id string) (bool, error)
+}
+
+// requireGuild answers 404 for a guild the host does not know.
+func requireGuild(ctx context.Context, s guildChecker, id string) error {
+	ok, err := s.GuildExists(ctx, id)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return notFound("guild " + id + " not found")
+	}
+	return nil
 }
 
 // storeErr maps store errors onto API errors.

@@ -8,7 +8,7 @@ import (
 )
 
 type presenceStore interface {
-	GetGuild(ctx context.Context, id string) (store.Guild, error)
+	guildChecker
 	OnlineNow(ctx context.Context, guildID string, limit int) (store.Presence, error)
 }
 
@@ -29,8 +29,8 @@ func (h *presenceHandler) get(w http.ResponseWriter, r *http.Request) {
 		h.err.write(w, r, err)
 		return
 	}
-	if _, err := h.store.GetGuild(r.Context(), gid); err != nil {
-		h.err.write(w, r, storeErr(err, "guild "+gid))
+	if err := requireGuild(r.Context(), h.store, gid); err != nil {
+		h.err.write(w, r, err)
 		return
 	}
 	pr, err := h.store.OnlineNow(r.Context(), gid, limit)

@@ -23,6 +23,8 @@ type Guild struct {
 	RemovedAt   *time.Time `json:"removed_at,omitempty"`
 }
 
+// The counts match the partial indexes members_present and members_online,
+// which makes them index-only.
 const guildCols = `g.id, g.name, g.owner_id, g.icon, g.member_count, g.timezone, g.first_seen, g.updated_at, g.removed_at,
 	(SELECT COUNT(*) FROM members m WHERE m.guild_id = g.id AND m.left_at IS NULL),
 	(SELECT COUNT(*) FROM members m WHERE m.guild_id = g.id AND m.status <> 'offline' AND m.left_at IS NULL)`
@@ -64,6 +66,17 @@ func (s *Store) GetGuild(ctx context.Context, id string) (Guild, error) {
 		return g, fmt.Errorf("store: get guild %s: %w", id, err)
 	}
 	return g, nil
+}
+
+// GuildExists reports whether the host knows the guild; it is the cheap
+// check before a guild's sub-resources are read.
+func (s *Store) GuildExists(ctx context.Context, id string) (bool, error) {
+	var n int
+	err := s.r.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM guilds WHERE id = ?`), id).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("store: guild %s: %w", id, err)
+	}
+	return n > 0, nil
 }
 
 // LatestEventAt returns the time of the newest stored event of a guild, or

@@ -231,10 +231,11 @@ type clientState struct {
 // written back once.
 type memberState struct {
 	username, name, nick  string
-	joinedAt, leftAt      sql.NullInt64
+	joinedAt              int64 // 0: unknown
+	leftAt                sql.NullInt64
 	banned                bool
 	firstSeen, lastSeen   int64
-	lastMessageAt         sql.NullInt64
+	lastMessageAt         int64 // 0: never
 	messageCount          int64
 	status                string
 	statusAt              int64
@@ -520,8 +521,8 @@ func (d *derivation) applyOne(ev *event.Event) {
 	case *event.MessageCreate:
 		seen()
 		m.messageCount++
-		if !m.lastMessageAt.Valid || at > m.lastMessageAt.Int64 {
-			m.lastMessageAt = sql.NullInt64{Int64: at, Valid: true}
+		if at > m.lastMessageAt {
+			m.lastMessageAt = at
 		}
 		d.msgInsert = append(d.msgInsert, []any{data.MessageID, ev.GuildID, ev.ChannelID, ev.UserID, at,
 			data.Length, data.Attachments, data.Embeds, len(data.Mentions), data.ReplyTo})
@@ -550,8 +551,8 @@ func (d *derivation) applyOne(ev *event.Event) {
 		if !data.Backfill {
 			seen()
 		}
-		if !data.Backfill || !m.joinedAt.Valid {
-			m.joinedAt = sql.NullInt64{Int64: at, Valid: true}
+		if !data.Backfill || m.joinedAt == 0 {
+			m.joinedAt = at
 		}
 		m.leftAt = sql.NullInt64{}
 		m.nick = data.Nick

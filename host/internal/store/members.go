@@ -41,13 +41,13 @@ func sortColumn(name string) (expr string, text bool, ok bool) {
 	case "name":
 		return "m.name", true, true
 	case "joined":
-		return "COALESCE(m.joined_at, 0)", false, true
+		return "m.joined_at", false, true
 	case "first_seen":
 		return "m.first_seen", false, true
 	case "last_seen":
 		return "m.last_seen", false, true
 	case "last_message":
-		return "COALESCE(m.last_message_at, 0)", false, true
+		return "m.last_message_at", false, true
 	case "messages":
 		return "m.message_count", false, true
 	}
@@ -77,15 +77,15 @@ const memberCols = `m.guild_id, m.user_id, m.username, m.name, m.nick, COALESCE(
 
 func scanMember(sc interface{ Scan(...any) error }, extra ...any) (Member, error) {
 	var m Member
-	var joined, left, lastMsg sql.NullInt64
-	var first, last int64
+	var left sql.NullInt64
+	var joined, lastMsg, first, last int64
 	var desktop, mobile, web string
 	dest := []any{&m.GuildID, &m.UserID, &m.Username, &m.Name, &m.Nick, &m.Bot, &joined, &left, &m.Banned,
 		&first, &last, &lastMsg, &m.MessageCount, &m.Status, &desktop, &mobile, &web}
 	if err := sc.Scan(append(dest, extra...)...); err != nil {
 		return m, err
 	}
-	m.JoinedAt, m.LeftAt, m.LastMessageAt = nullMS(joined), nullMS(left), nullMS(lastMsg)
+	m.JoinedAt, m.LeftAt, m.LastMessageAt = zeroMS(joined), nullMS(left), zeroMS(lastMsg)
 	m.FirstSeen, m.LastSeen = fromMS(first), fromMS(last)
 	m.ClientStatus = event.ClientStatus{Desktop: event.Status(desktop), Mobile: event.Status(mobile), Web: event.Status(web)}
 	m.AccountCreated, _ = event.SnowflakeTime(m.UserID)

@@ -143,6 +143,9 @@ func connect(ctx context.Context, dsn string, opts Options) (*Store, error) {
 			n = 4
 		}
 		r.SetMaxOpenConns(n)
+		// Keep every reader open: each SQLite connection has its own page
+		// cache, and a reopened one starts cold.
+		r.SetMaxIdleConns(n)
 		s.w, s.r = w, r
 	}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -353,6 +356,15 @@ func nullMS(v sql.NullInt64) *time.Time {
 		return nil
 	}
 	t := fromMS(v.Int64)
+	return &t
+}
+
+// zeroMS is nullMS for columns that store 0 for "unknown".
+func zeroMS(v int64) *time.Time {
+	if v == 0 {
+		return nil
+	}
+	t := fromMS(v)
 	return &t
 }
 
