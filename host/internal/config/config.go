@@ -24,6 +24,7 @@ type Config struct {
 	DataDir         string
 	DatabaseURL     string
 	DBMaxConns      int
+	RedisURL        string
 	AdminToken      string
 	LogLevel        slog.Level
 	LogFormat       string
@@ -73,6 +74,8 @@ func Settings() []Setting {
 			func(c *Config) *string { return &c.DatabaseURL }, validDatabaseURL)),
 		integer("db-max-conns", "SPYWATCHER_DB_MAX_CONNS", "10", "largest database connection pool (readers, for SQLite)",
 			func(c *Config) *int { return &c.DBMaxConns }, 1, 1000),
+		secret(str("redis-url", "SPYWATCHER_REDIS_URL", "", "Redis URL (redis://host:6379/0) shared by several host instances; empty keeps everything in-process",
+			func(c *Config) *string { return &c.RedisURL }, validRedisURL)),
 		secret(str("admin-token", "SPYWATCHER_ADMIN_TOKEN", "", "admin API token; empty generates one on first start and prints it once",
 			func(c *Config) *string { return &c.AdminToken }, validToken)),
 		{Name: "log-level", Env: "SPYWATCHER_LOG_LEVEL", Default: "info", Usage: "debug, info, warn or error",
@@ -307,6 +310,13 @@ func validDatabaseURL(v string) error {
 		return nil
 	}
 	return errors.New("must start with postgres:// or postgresql:// (or sqlite:PATH)")
+}
+
+func validRedisURL(v string) error {
+	if v == "" || strings.HasPrefix(v, "redis://") || strings.HasPrefix(v, "rediss://") {
+		return nil
+	}
+	return errors.New("must start with redis:// or rediss://")
 }
 
 func validToken(v string) error {
