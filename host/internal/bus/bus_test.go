@@ -35,3 +35,13 @@ func TestLocalDeliversAndCountsDrops(t *testing.T) {
 		t.Fatalf("cancelled channel drained %d batches, want the 1 buffered", n)
 	}
 }
+
+func TestPluginEventsTopic(t *testing.T) {
+	b := NewLocal()
+	s := b.PluginEvents.Subscribe(2)
+	defer s.Cancel()
+	b.PublishPluginEvent(context.Background(), PluginEvent{ID: "1", Type: "alert"})
+	if ev := <-s.C; ev.Type != "alert" {
+		t.Fatalf("got %+v", ev)
+	}
+}

@@ -1,0 +1,7 @@
+package plugin
+
+import "net"
+
+type netListener = net.Listener
+
+func listenTCP(addr string) (net.Listener, error) { return net.Listen("tcp", addr) }
