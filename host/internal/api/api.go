@@ -38,11 +38,13 @@ type Authenticator interface {
 
 // Deps is everything the router needs.
 type Deps struct {
-	Store        Store
-	Ingest       Ingester
-	Auth         Authenticator
-	Gatherer     prometheus.Gatherer
-	Registerer   prometheus.Registerer
+	Store      Store
+	Ingest     Ingester
+	Auth       Authenticator
+	Gatherer   prometheus.Gatherer
+	Registerer prometheus.Registerer
+	// Plugins is the plugin host; nil leaves the plugin routes out.
+	Plugins      PluginHost
 	Logger       *slog.Logger
 	MaxBodyBytes int64
 	Now          func() time.Time
@@ -70,6 +72,7 @@ func Router(d Deps) (http.Handler, error) {
 	events := &eventsHandler{store: d.Store, ingest: d.Ingest, now: d.Now, maxBody: d.MaxBodyBytes, err: e}
 	activity := &activityHandler{store: d.Store, now: d.Now, err: e}
 	health := &healthHandler{store: d.Store, err: e}
+	plugins := &pluginsHandler{host: d.Plugins, guilds: d.Store, maxBody: 1 << 20, err: e}
 
 	r := chi.NewRouter()
 	r.Use(middleware.RequestID, middleware.RealIP, recoverer(e), m.instrument, securityHeaders)
@@ -96,6 +99,23 @@ func Router(d Deps) (http.Handler, error) {
 		r.Get("/guilds/{guild}/presence", presence.get)
 		r.Get("/guilds/{guild}/events", events.list)
 		r.Get("/guilds/{guild}/activity", activity.get)
+		if d.Plugins != nil {
+			r.Get("/plugins", plugins.list)
+			r.Post("/plugins", plugins.install)
+			r.Get("/plugin-permissions", plugins.permissions)
+			r.Get("/plugins/{plugin}", plugins.get)
+			r.Delete("/plugins/{plugin}", plugins.uninstall)
+			r.Get("/guilds/{guild}/plugins", plugins.guildList)
+			r.Get("/guilds/{guild}/plugins/{plugin}", plugins.status)
+			r.Post("/guilds/{guild}/plugins/{plugin}/enable", plugins.setEnabled(true))
+			r.Post("/guilds/{guild}/plugins/{plugin}/disable", plugins.setEnabled(false))
+			r.Put("/guilds/{guild}/plugins/{plugin}/config", plugins.configure)
+			r.Post("/guilds/{guild}/plugins/{plugin}/grants", plugins.grant)
+			r.Delete("/guilds/{guild}/plugins/{plugin}/grants", plugins.revoke)
+			for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+				r.MethodFunc(m, "/guilds/{guild}/plugins/{plugin}/http/*", plugins.serveRoute)
+			}
+		}
 	})
 	return r, nil
 }

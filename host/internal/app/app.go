@@ -23,18 +23,21 @@ import (
 	"github.com/spywatcher/spywatcher/host/internal/bus"
 	"github.com/spywatcher/spywatcher/host/internal/config"
 	"github.com/spywatcher/spywatcher/host/internal/pipeline"
+	"github.com/spywatcher/spywatcher/host/internal/plugin"
+	"github.com/spywatcher/spywatcher/host/internal/safehttp"
 	"github.com/spywatcher/spywatcher/host/internal/store"
 )
 
 // App is a built host.
 type App struct {
-	cfg   *config.Config
-	log   *slog.Logger
-	Store *store.Store
-	Bus   *bus.Local
-	Pipe  *pipeline.Pipeline
-	reg   *prometheus.Registry
-	out   io.Writer
+	cfg     *config.Config
+	log     *slog.Logger
+	Store   *store.Store
+	Bus     *bus.Local
+	Pipe    *pipeline.Pipeline
+	Plugins *plugin.Host
+	reg     *prometheus.Registry
+	out     io.Writer
 }
 
 // NewLogger returns the host's structured logger as configured.
@@ -68,11 +71,32 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Write
 		st.Close()
 		return nil, err
 	}
-	return &App{cfg: cfg, log: log, Store: st, Bus: b, Pipe: p, reg: reg, out: out}, nil
+	ph, err := NewPluginHost(ctx, cfg, st, b, reg, log)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	return &App{cfg: cfg, log: log, Store: st, Bus: b, Pipe: p, Plugins: ph, reg: reg, out: out}, nil
 }
 
-// Close releases the store.
-func (a *App) Close() error { return a.Store.Close() }
+// NewPluginHost builds the plugin host as configured; the CLI uses it too.
+func NewPluginHost(ctx context.Context, cfg *config.Config, st *store.Store, b *bus.Local, reg prometheus.Registerer, log *slog.Logger) (*plugin.Host, error) {
+	return plugin.New(ctx, plugin.Config{
+		Dir:               filepath.Join(cfg.DataDir, "plugins"),
+		CacheDir:          filepath.Join(cfg.DataDir, "plugin-cache"),
+		MaxMemoryBytes:    int64(cfg.PluginMemoryMB) << 20,
+		QuarantineAfter:   cfg.PluginQuarantineAfter,
+		FetchAllowPrivate: cfg.FetchAllowPrivate,
+		FlushInterval:     cfg.FlushInterval,
+		Logger:            log,
+	}, st, safehttp.New(safehttp.Options{}), b, reg)
+}
+
+// Close releases the plugin host and the store.
+func (a *App) Close() error {
+	a.Plugins.Close(context.Background())
+	return a.Store.Close()
+}
 
 // Source is something that feeds events until its context ends.
 type Source struct {
@@ -94,7 +118,7 @@ func (a *App) Serve(ctx context.Context, sources ...Source) error {
 	}
 	handler, err := api.Router(api.Deps{
 		Store: a.Store, Ingest: a.Pipe, Auth: auth.NewAuthenticator(a.Store),
-		Gatherer: a.reg, Registerer: a.reg, Logger: a.log, MaxBodyBytes: a.cfg.MaxBodyBytes,
+		Gatherer: a.reg, Registerer: a.reg, Logger: a.log, MaxBodyBytes: a.cfg.MaxBodyBytes, Plugins: a.Plugins,
 	})
 	if err != nil {
 		return err
@@ -117,6 +141,14 @@ func (a *App) Serve(ctx context.Context, sources ...Source) error {
 	defer hardStop()
 	pipeDone := make(chan error, 1)
 	go func() { pipeDone <- a.Pipe.Run(pipeCtx) }()
+	// Plugins get every stored batch, until the pipeline has drained.
+	pluginCtx, stopPlugins := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopPlugins()
+	pluginsDone := make(chan struct{})
+	go func() {
+		a.Plugins.Start(pluginCtx, a.Bus.Subscribe(4096))
+		close(pluginsDone)
+	}()
 
 	srcCtx, stopSources := context.WithCancel(ctx)
 	defer stopSources()
@@ -167,6 +199,8 @@ func (a *App) Serve(ctx context.Context, sources ...Source) error {
 	if err := <-pipeDone; err != nil && runErr == nil {
 		runErr = fmt.Errorf("pipeline: %w", err)
 	}
+	stopPlugins()
+	<-pluginsDone
 	a.log.Info("stopped", "drained_events", queued)
 	return runErr
 }

@@ -35,6 +35,7 @@ func commands() map[string]command {
 	return map[string]command{
 		"serve":    {"run the host: API, ingest, sources (--simulate for a demo guild)", serve},
 		"migrate":  {"apply database migrations and print the schema version", migrate},
+		"plugin":   {"install, enable, grant, configure and remove plugins (spywatcher plugin --help)", pluginCmd},
 		"replay":   {"ingest JSONL files of events or raw gateway dispatches", replayCmd},
 		"simulate": {"write a simulated guild's events as JSONL (and its ground truth)", simulateCmd},
 		"version":  {"print the version", func(_ context.Context, _ []string, env Env) error { fmt.Fprintln(env.Stdout, Version); return nil }},

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -41,6 +42,10 @@ type Config struct {
 	QueueSize     int
 	BatchSize     int
 	FlushInterval time.Duration
+
+	PluginMemoryMB        int
+	PluginQuarantineAfter int
+	FetchAllowPrivate     []netip.Prefix
 }
 
 // DSN returns the database to use: DatabaseURL, or the SQLite file in DataDir.
@@ -131,6 +136,33 @@ func Settings() []Setting {
 			func(c *Config) *int { return &c.BatchSize }, 1, 100_000),
 		duration("flush-interval", "SPYWATCHER_FLUSH_INTERVAL", "50ms", "longest an event waits for its batch to fill",
 			func(c *Config) *time.Duration { return &c.FlushInterval }),
+
+		integer("plugin-memory-mb", "SPYWATCHER_PLUGIN_MEMORY_MB", "512", "memory all live plugin instances may use together; idle ones beyond it are evicted",
+			func(c *Config) *int { return &c.PluginMemoryMB }, 16, 1<<20),
+		integer("plugin-quarantine-after", "SPYWATCHER_PLUGIN_QUARANTINE_AFTER", "5", "consecutive failures after which a plugin is quarantined in a guild",
+			func(c *Config) *int { return &c.PluginQuarantineAfter }, 1, 1000),
+		{Name: "fetch-allow-private", Env: "SPYWATCHER_FETCH_ALLOW_PRIVATE", Default: "", Usage: "comma-separated private networks (CIDR) plugins' http.fetch may reach, for internal webhooks; metadata addresses stay blocked",
+			apply: func(c *Config, v string) error {
+				c.FetchAllowPrivate = nil
+				for _, part := range strings.Split(v, ",") {
+					if part = strings.TrimSpace(part); part == "" {
+						continue
+					}
+					p, err := netip.ParsePrefix(part)
+					if err != nil {
+						return fmt.Errorf("%q is not a CIDR network such as 10.1.2.0/24", part)
+					}
+					c.FetchAllowPrivate = append(c.FetchAllowPrivate, p.Masked())
+				}
+				return nil
+			},
+			get: func(c *Config) string {
+				parts := make([]string, len(c.FetchAllowPrivate))
+				for i, p := range c.FetchAllowPrivate {
+					parts[i] = p.String()
+				}
+				return strings.Join(parts, ",")
+			}},
 	}
 }
 
@@ -176,30 +208,51 @@ func Load(name string, args []string, getenv func(string) string, out io.Writer,
 	for _, f := range extra {
 		f(fs)
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			if len(extra) > 0 {
-				fmt.Fprintf(out, "Flags of %s:\n", name)
-				table := map[string]bool{}
-				for _, s := range Settings() {
-					table[s.Name] = true
-				}
-				fs.VisitAll(func(f *flag.Flag) {
-					if !table[f.Name] {
-						fmt.Fprintf(out, "  --%-22s %s\n", f.Name, f.Usage)
-					}
-				})
-				fmt.Fprintln(out)
-			}
-			Usage(out, name)
-			return nil, nil, err
+	// Flags may follow positional arguments ("plugin enable counter --guild
+	// 1"), as people type them; "--" ends flag parsing.
+	var positional []string
+	rest := args
+	for {
+		if err := fs.Parse(rest); err != nil {
+			return nil, nil, loadError(err, badFlag, fs, out, name, extra)
 		}
-		if badFlag != nil {
-			return nil, nil, badFlag
+		rest = fs.Args()
+		if len(rest) == 0 {
+			break
 		}
-		return nil, nil, fmt.Errorf("config: %w (see %s --help)", err, name)
+		if rest[0] == "--" {
+			positional = append(positional, rest[1:]...)
+			break
+		}
+		positional = append(positional, rest[0])
+		rest = rest[1:]
 	}
-	return c, fs.Args(), nil
+	return c, positional, nil
+}
+
+// loadError explains a flag parsing failure, printing the usage on -h.
+func loadError(err, badFlag error, fs *flag.FlagSet, out io.Writer, name string, extra []func(*flag.FlagSet)) error {
+	if !errors.Is(err, flag.ErrHelp) {
+		if badFlag != nil {
+			return badFlag
+		}
+		return fmt.Errorf("config: %w (see %s --help)", err, name)
+	}
+	if len(extra) > 0 {
+		fmt.Fprintf(out, "Flags of %s:\n", name)
+		table := map[string]bool{}
+		for _, s := range Settings() {
+			table[s.Name] = true
+		}
+		fs.VisitAll(func(f *flag.Flag) {
+			if !table[f.Name] {
+				fmt.Fprintf(out, "  --%-22s %s\n", f.Name, f.Usage)
+			}
+		})
+		fmt.Fprintln(out)
+	}
+	Usage(out, name)
+	return err
 }
 
 // Usage writes the settings table.

@@ -11,11 +11,9 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,57 +21,22 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/spywatcher/spywatcher/host/internal/bus"
+	"github.com/spywatcher/spywatcher/host/internal/plugin/guesttest"
 	"github.com/spywatcher/spywatcher/host/internal/safehttp"
 	"github.com/spywatcher/spywatcher/host/internal/store"
 	"github.com/spywatcher/spywatcher/sdk/go/event"
 	sdk "github.com/spywatcher/spywatcher/sdk/go/plugin"
 )
 
-// The guests in testdata/guests are built once per test run with the real
-// toolchain, so the tests exercise exactly what a plugin author builds.
-
-var (
-	guestOnce sync.Once
-	guestDir  string
-	guestErr  error
-)
-
 func guest(t testing.TB, name string) []byte {
-	t.Helper()
-	guestOnce.Do(func() {
-		guestDir, guestErr = os.MkdirTemp("", "spywatcher-guests-")
-		if guestErr != nil {
-			return
-		}
-		for _, g := range []string{"good", "hostile"} {
-			cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", filepath.Join(guestDir, g+".wasm"), "./testdata/guests/"+g)
-			cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-			if out, err := cmd.CombinedOutput(); err != nil {
-				guestErr = fmt.Errorf("build guest %s: %v\n%s", g, err, out)
-				return
-			}
-		}
-	})
-	if guestErr != nil {
-		t.Fatal(guestErr)
-	}
-	b, err := os.ReadFile(filepath.Join(guestDir, name+".wasm"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return guesttest.Build(t, "host/internal/plugin/testdata/guests/"+name)
 }
 
-func guestCacheDir(t testing.TB) string {
-	guest(t, "good") // makes guestDir
-	return guestDir
-}
+func guestCacheDir(t testing.TB) string { return guesttest.Dir(t) }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if guestDir != "" {
-		os.RemoveAll(guestDir)
-	}
+	guesttest.Cleanup()
 	os.Exit(code)
 }
 
