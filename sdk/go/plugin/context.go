@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -44,15 +45,36 @@ func (c *Context) GuildID() string { v, _ := c.h.Config(ConfigGuildID); return v
 func (c *Context) PluginID() string { v, _ := c.h.Config(ConfigPluginID); return v }
 
 // Config returns the guild admin's configuration of the plugin for this
-// guild (validated against the manifest's config schema by the host).
+// guild (validated against the manifest's config schema by the host). Do not
+// modify the map: it is shared by calls with the same configuration.
 func (c *Context) Config() map[string]any {
 	if c.config == nil {
-		c.config = map[string]any{}
-		if raw, ok := c.h.Config(ConfigJSON); ok && raw != "" {
-			json.Unmarshal([]byte(raw), &c.config) //nolint:errcheck // the host validated it
-		}
+		raw, _ := c.h.Config(ConfigJSON)
+		c.config = parsedConfig(raw)
 	}
 	return c.config
+}
+
+// The configuration of an instance changes only with the instance, so its
+// parse is kept: decoding JSON is costly inside WebAssembly.
+var configCache struct {
+	sync.Mutex
+	raw    string
+	parsed map[string]any
+}
+
+func parsedConfig(raw string) map[string]any {
+	configCache.Lock()
+	defer configCache.Unlock()
+	if configCache.parsed != nil && configCache.raw == raw {
+		return configCache.parsed
+	}
+	m := map[string]any{}
+	if raw != "" {
+		json.Unmarshal([]byte(raw), &m) //nolint:errcheck // the host validated it
+	}
+	configCache.raw, configCache.parsed = raw, m
+	return m
 }
 
 // ConfigString returns a string setting, or def when unset.

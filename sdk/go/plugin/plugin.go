@@ -24,6 +24,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/spywatcher/spywatcher/sdk/go/wire"
@@ -34,7 +35,8 @@ import (
 type Event = wire.Event
 
 // EventHandler receives the events of the kinds the manifest subscribes to,
-// in batches, in the order they were stored.
+// in batches, in the order they were stored. The events are valid only
+// during the call; copy what must outlive it.
 type EventHandler interface {
 	OnEvents(ctx *Context, events []Event) error
 }
@@ -110,6 +112,10 @@ func Offered() []string {
 	return out
 }
 
+// eventBufs recycles the event slices of on_events calls: events are valid
+// only during the call that delivered them.
+var eventBufs = sync.Pool{New: func() any { b := make([]Event, 0, 256); return &b }}
+
 // ErrNotOffered is returned for a hook whose handler is nil.
 var ErrNotOffered = errors.New("plugin: hook not offered by this plugin")
 
@@ -127,10 +133,13 @@ func Serve(h host, hook string, input []byte) ([]byte, error) {
 		if p.Events == nil {
 			return nil, ErrNotOffered
 		}
-		_, evs, err := wire.Decode(input)
+		bp := eventBufs.Get().(*[]Event)
+		defer eventBufs.Put(bp)
+		_, evs, err := wire.Decode(input, *bp)
 		if err != nil {
 			return nil, err
 		}
+		*bp = evs[:0]
 		return nil, p.Events.OnEvents(ctx, evs)
 	case HookScore:
 		if p.Score == nil {

@@ -18,8 +18,8 @@ type good struct{}
 func (good) OnEvents(ctx *plugin.Context, events []plugin.Event) error {
 	counts := map[string]int{}
 	for _, ev := range events {
-		counts[string(ev.Kind)]++
-		if ev.Kind == "message.create" {
+		counts[string(ev.Kind())]++
+		if ev.Kind() == "message.create" {
 			d, err := ev.Data()
 			if err != nil {
 				return err
