@@ -37,9 +37,11 @@ CREATE TABLE users (
     updated_at  INTEGER NOT NULL
 );
 
--- members holds one row per user per guild, including the live presence state
--- per client (status and since) that session tracking needs, so that one upsert
--- per member per batch keeps both current.
+-- members holds one row per user per guild: identity, membership, counters
+-- and most columns the member list sorts by. What changes with nearly every
+-- event (presence, last seen) lives in member_presence instead, so that the
+-- presence updates which make up most traffic never rewrite this wide,
+-- well-indexed row.
 CREATE TABLE members (
     guild_id        TEXT    NOT NULL,
     user_id         TEXT    NOT NULL,
@@ -50,28 +52,39 @@ CREATE TABLE members (
     left_at         INTEGER,
     banned          INTEGER NOT NULL DEFAULT 0,
     first_seen      INTEGER NOT NULL,
-    last_seen       INTEGER NOT NULL,
     last_message_at INTEGER NOT NULL DEFAULT 0, -- 0: never
     message_count   INTEGER NOT NULL DEFAULT 0,
-    status          TEXT    NOT NULL DEFAULT 'offline',
-    status_at       INTEGER NOT NULL DEFAULT 0,
-    desktop         TEXT    NOT NULL DEFAULT '',
-    desktop_since   INTEGER NOT NULL DEFAULT 0,
-    mobile          TEXT    NOT NULL DEFAULT '',
-    mobile_since    INTEGER NOT NULL DEFAULT 0,
-    web             TEXT    NOT NULL DEFAULT '',
-    web_since       INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (guild_id, user_id)
 );
+
+-- member_presence is the live state of each member: when last seen, the
+-- overall status and, per client, the status and since when, which session
+-- tracking needs. It is narrow and lightly indexed because it changes with
+-- nearly every event. Every member has a row.
+CREATE TABLE member_presence (
+    guild_id      TEXT    NOT NULL,
+    user_id       TEXT    NOT NULL,
+    last_seen     INTEGER NOT NULL,
+    status        TEXT    NOT NULL DEFAULT 'offline',
+    status_at     INTEGER NOT NULL DEFAULT 0,
+    desktop       TEXT    NOT NULL DEFAULT '',
+    desktop_since INTEGER NOT NULL DEFAULT 0,
+    mobile        TEXT    NOT NULL DEFAULT '',
+    mobile_since  INTEGER NOT NULL DEFAULT 0,
+    web           TEXT    NOT NULL DEFAULT '',
+    web_since     INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (guild_id, user_id)
+);
+CREATE INDEX member_presence_online ON member_presence (guild_id) WHERE status <> 'offline';
+CREATE INDEX member_presence_last_seen ON member_presence (guild_id, last_seen, user_id);
+
 -- Lists show members still in the guild; partial indexes on left_at IS NULL
 -- give every sort order of the member list an index (so a page is an index
--- range scan, not a sort of the whole guild) and make the counts covering.
+-- range scan, not a sort of the whole guild) and make the count covering.
 CREATE INDEX members_present ON members (guild_id) WHERE left_at IS NULL;
-CREATE INDEX members_online ON members (guild_id) WHERE status <> 'offline' AND left_at IS NULL;
 CREATE INDEX members_by_name ON members (guild_id, name, user_id) WHERE left_at IS NULL;
 CREATE INDEX members_by_joined ON members (guild_id, joined_at, user_id) WHERE left_at IS NULL;
 CREATE INDEX members_by_first_seen ON members (guild_id, first_seen, user_id) WHERE left_at IS NULL;
-CREATE INDEX members_by_last_seen ON members (guild_id, last_seen, user_id) WHERE left_at IS NULL;
 CREATE INDEX members_by_last_message ON members (guild_id, last_message_at, user_id) WHERE left_at IS NULL;
 CREATE INDEX members_by_messages ON members (guild_id, message_count, user_id) WHERE left_at IS NULL;
 
@@ -203,6 +216,7 @@ DROP TABLE bans;
 DROP TABLE membership_changes;
 DROP TABLE role_changes;
 DROP TABLE member_roles;
+DROP TABLE member_presence;
 DROP TABLE members;
 DROP TABLE users;
 DROP TABLE channels;

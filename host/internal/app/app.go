@@ -64,6 +64,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Write
 		QueueSize:     cfg.QueueSize,
 		BatchSize:     cfg.BatchSize,
 		FlushInterval: cfg.FlushInterval,
+		Writers:       cfg.Writers(),
 		SpillDir:      filepath.Join(cfg.DataDir, "spill"),
 		Logger:        log,
 	}, st, b, reg)

@@ -42,6 +42,7 @@ type Config struct {
 	QueueSize     int
 	BatchSize     int
 	FlushInterval time.Duration
+	IngestWriters int
 
 	PluginMemoryMB        int
 	PluginQuarantineAfter int
@@ -54,6 +55,18 @@ func (c *Config) DSN() string {
 		return c.DatabaseURL
 	}
 	return filepath.Join(c.DataDir, "spywatcher.db")
+}
+
+// Writers is the number of concurrent ingest writers: the setting, or what
+// suits the database (SQLite has one writer; PostgreSQL overlaps batches).
+func (c *Config) Writers() int {
+	if c.IngestWriters > 0 {
+		return c.IngestWriters
+	}
+	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "sqlite:") {
+		return 3
+	}
+	return 1
 }
 
 // Setting is one row of the table.
@@ -136,6 +149,8 @@ func Settings() []Setting {
 			func(c *Config) *int { return &c.BatchSize }, 1, 100_000),
 		duration("flush-interval", "SPYWATCHER_FLUSH_INTERVAL", "50ms", "longest an event waits for its batch to fill",
 			func(c *Config) *time.Duration { return &c.FlushInterval }),
+		integer("ingest-writers", "SPYWATCHER_INGEST_WRITERS", "0", "batches stored at once (partitioned by member); 0 picks 1 for SQLite, 3 for PostgreSQL",
+			func(c *Config) *int { return &c.IngestWriters }, 0, 64),
 
 		integer("plugin-memory-mb", "SPYWATCHER_PLUGIN_MEMORY_MB", "512", "memory all live plugin instances may use together; idle ones beyond it are evicted",
 			func(c *Config) *int { return &c.PluginMemoryMB }, 16, 1<<20),

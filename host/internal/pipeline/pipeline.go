@@ -40,9 +40,13 @@ type Publisher interface {
 
 // Config tunes the pipeline. Zero fields take the defaults noted.
 type Config struct {
-	QueueSize     int           // events the queue holds; default 65536
-	ShedAt        float64       // fill ratio above which presence is shed; default 0.8
-	BatchSize     int           // most events per store call; default 2048
+	QueueSize int     // events the queue holds; default 65536
+	ShedAt    float64 // fill ratio above which presence is shed; default 0.8
+	BatchSize int     // most events per store call; default 2048
+	// Writers is how many batches are stored at once; default 1. Events are
+	// partitioned by member, so one member's events keep their order and
+	// concurrent writers never touch the same member's rows.
+	Writers       int
 	FlushInterval time.Duration // longest an event waits for its batch to fill; default 50ms
 	DedupWindow   int           // recent IDs remembered to drop duplicates early; default 200000
 	MaxFuture     time.Duration // how far in the future an event may be; default 5m
@@ -64,6 +68,9 @@ func (c *Config) defaults() {
 	}
 	if c.BatchSize <= 0 {
 		c.BatchSize = 2048
+	}
+	if c.Writers <= 0 {
+		c.Writers = 1
 	}
 	if c.FlushInterval <= 0 {
 		c.FlushInterval = 50 * time.Millisecond
@@ -227,27 +234,97 @@ func (p *Pipeline) Close() {
 // whatever is still queued is written to the dead-letter file and Run
 // returns the context's error.
 func (p *Pipeline) Run(ctx context.Context) error {
+	if p.cfg.Writers == 1 {
+		return p.writeFrom(ctx, p.queue)
+	}
+	// A router spreads the queue over one channel per writer.
+	parts := make([]chan event.Event, p.cfg.Writers)
+	errs := make(chan error, len(parts))
+	for i := range parts {
+		parts[i] = make(chan event.Event, p.cfg.BatchSize)
+		go func(ch chan event.Event) { errs <- p.writeFrom(ctx, ch) }(parts[i])
+	}
+	routed := func() {
+		for _, ch := range parts {
+			close(ch)
+		}
+	}
+	var err error
+route:
+	for {
+		select {
+		case ev, ok := <-p.queue:
+			if !ok {
+				break route
+			}
+			ch := parts[partition(&ev, len(parts))]
+			select {
+			case ch <- ev:
+			case <-ctx.Done():
+				p.spill([]event.Event{ev}, "hard stop")
+				break route
+			}
+		case <-ctx.Done():
+			break route
+		}
+	}
+	routed()
+	for range parts {
+		if e := <-errs; e != nil && err == nil {
+			err = e
+		}
+	}
+	if err == nil {
+		err = ctx.Err()
+	}
+	if ctx.Err() != nil {
+		p.spillQueue("hard stop")
+	}
+	return err
+}
+
+// partition picks the writer for an event: by member, or by guild for
+// events about no member.
+func partition(ev *event.Event, n int) int {
+	key := ev.UserID
+	if key == "" {
+		key = ev.GuildID
+	}
+	h := uint32(2166136261) // FNV-1a
+	for i := 0; i < len(key); i++ {
+		h = (h ^ uint32(key[i])) * 16777619
+	}
+	h ^= uint32(len(ev.GuildID))
+	for i := 0; i < len(ev.GuildID); i++ {
+		h = (h ^ uint32(ev.GuildID[i])) * 16777619
+	}
+	return int(h % uint32(n))
+}
+
+// writeFrom batches events from ch into the store until ch is closed and
+// drained.
+func (p *Pipeline) writeFrom(ctx context.Context, ch chan event.Event) error {
 	batch := make([]event.Event, 0, p.cfg.BatchSize)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	for {
 		if ctx.Err() != nil {
-			p.spillQueue("hard stop")
+			p.spillChan(ch, "hard stop")
 			return ctx.Err()
 		}
 		var ev event.Event
 		var ok bool
 		select {
-		case ev, ok = <-p.queue:
+		case ev, ok = <-ch:
 		case <-ctx.Done():
-			p.spillQueue("hard stop")
+			p.spillChan(ch, "hard stop")
 			return ctx.Err()
 		}
 		if !ok {
 			return nil
 		}
 		batch = append(batch[:0], ev)
-		open := p.fill(&batch, timer)
+		open := p.fill(ch, &batch, timer)
 		p.write(ctx, batch)
 		if !open {
 			return nil
@@ -257,11 +334,11 @@ func (p *Pipeline) Run(ctx context.Context) error {
 
 // fill adds queued events to batch until it is full or the flush interval
 // passes; it reports false once the queue is closed and empty.
-func (p *Pipeline) fill(batch *[]event.Event, timer *time.Timer) bool {
+func (p *Pipeline) fill(ch chan event.Event, batch *[]event.Event, timer *time.Timer) bool {
 	// Take what is already queued without arming the timer.
 	for len(*batch) < p.cfg.BatchSize {
 		select {
-		case ev, ok := <-p.queue:
+		case ev, ok := <-ch:
 			if !ok {
 				return false
 			}
@@ -278,7 +355,7 @@ func (p *Pipeline) fill(batch *[]event.Event, timer *time.Timer) bool {
 	defer timer.Stop()
 	for len(*batch) < p.cfg.BatchSize {
 		select {
-		case ev, ok := <-p.queue:
+		case ev, ok := <-ch:
 			if !ok {
 				return false
 			}
@@ -341,11 +418,14 @@ func (p *Pipeline) write(ctx context.Context, batch []event.Event) {
 }
 
 // spillQueue writes everything still queued to the dead-letter file.
-func (p *Pipeline) spillQueue(reason string) {
+func (p *Pipeline) spillQueue(reason string) { p.spillChan(p.queue, reason) }
+
+// spillChan writes what ch holds to the dead-letter file.
+func (p *Pipeline) spillChan(ch chan event.Event, reason string) {
 	var rest []event.Event
 	for {
 		select {
-		case ev, ok := <-p.queue:
+		case ev, ok := <-ch:
 			if !ok {
 				p.spill(rest, reason)
 				return

@@ -354,3 +354,58 @@ func TestSpillWithoutDirectoryIsLogged(t *testing.T) {
 		t.Fatalf("spilled %v", v)
 	}
 }
+
+func TestParallelWritersKeepEachMembersOrder(t *testing.T) {
+	w := &fakeWriter{}
+	p, pub, _, done := newTest(t, Config{BatchSize: 16, Writers: 3}, w)
+	for i := 0; i < 600; i++ {
+		ev := mk(i, event.KindVoiceState)
+		ev.UserID = fmt.Sprint(100 + i%7)
+		if err := p.Submit(context.Background(), ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if len(w.ids()) != 600 || pub.n != 600 {
+		t.Fatalf("stored %d, published %d", len(w.ids()), pub.n)
+	}
+	last := map[string]time.Time{}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, ev := range w.stored {
+		if ev.At.Before(last[ev.UserID]) {
+			t.Fatalf("user %s's events stored out of order", ev.UserID)
+		}
+		last[ev.UserID] = ev.At
+	}
+}
+
+func TestParallelWritersSpillOnHardStop(t *testing.T) {
+	dir := t.TempDir()
+	w := &fakeWriter{fail: func(int, []event.Event) error { return errTransient }}
+	p, err := New(Config{BatchSize: 5, Writers: 2, SpillDir: dir, RetryMax: time.Millisecond}, w, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 40; i++ {
+		ev := mk(i, event.KindMessageCreate)
+		ev.UserID = fmt.Sprint(100 + i%5)
+		p.Submit(context.Background(), ev)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	p.Close()
+	if err := p.Run(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("run: %v", err)
+	}
+	seen := map[string]bool{}
+	for _, e := range readSpill(t, dir) {
+		seen[e.ID] = true
+	}
+	if len(seen) != 40 {
+		t.Fatalf("spilled %d distinct events, want 40", len(seen))
+	}
+}

@@ -23,11 +23,12 @@ type Guild struct {
 	RemovedAt   *time.Time `json:"removed_at,omitempty"`
 }
 
-// The counts match the partial indexes members_present and members_online,
-// which makes them index-only.
+// The counts match the partial indexes members_present and
+// member_presence_online, which makes them index-only. A member who leaves
+// is set offline, so the online count needs no join.
 const guildCols = `g.id, g.name, g.owner_id, g.icon, g.member_count, g.timezone, g.first_seen, g.updated_at, g.removed_at,
 	(SELECT COUNT(*) FROM members m WHERE m.guild_id = g.id AND m.left_at IS NULL),
-	(SELECT COUNT(*) FROM members m WHERE m.guild_id = g.id AND m.status <> 'offline' AND m.left_at IS NULL)`
+	(SELECT COUNT(*) FROM member_presence p WHERE p.guild_id = g.id AND p.status <> 'offline')`
 
 func scanGuild(sc interface{ Scan(...any) error }) (Guild, error) {
 	var g Guild

@@ -227,20 +227,37 @@ type clientState struct {
 	since  int64
 }
 
-// memberState is a member row as loaded, changed in memory by a batch and
-// written back once.
+// memberRow is a members row; presenceRow a member_presence row. Both are
+// comparable, so a batch writes back only rows that changed.
+type memberRow struct {
+	username, name, nick string
+	joinedAt             int64 // 0: unknown
+	leftAt               sql.NullInt64
+	banned               bool
+	firstSeen            int64
+	lastMessageAt        int64 // 0: never
+	messageCount         int64
+}
+
+type presenceRow struct {
+	lastSeen int64
+	status   string
+	statusAt int64
+	clients  [3]clientState // desktop, mobile, web (event.Clients order)
+}
+
+// memberState is a member as loaded, changed in memory by a batch and
+// written back once. The members row is loaded only for members with an
+// event that can change it; presence updates, most of the traffic, touch
+// only the presence row.
 type memberState struct {
-	username, name, nick  string
-	joinedAt              int64 // 0: unknown
-	leftAt                sql.NullInt64
-	banned                bool
-	firstSeen, lastSeen   int64
-	lastMessageAt         int64 // 0: never
-	messageCount          int64
-	status                string
-	statusAt              int64
-	clients               [3]clientState // desktop, mobile, web (event.Clients order)
-	globalName, username0 string         // for the display name
+	row, loadedRow   memberRow
+	pres, loadedPres presenceRow
+	rowLoaded        bool // the members row was read (it may not exist)
+	rowExists        bool
+	presExists       bool
+	firstAt          int64  // time of the member's first event in the batch
+	globalName       string // from the batch's user info, for the display name
 
 	roles       map[string]int64 // role -> since; nil until loaded
 	rolesLoaded bool
@@ -308,6 +325,7 @@ func needsRoles(k event.Kind) bool {
 // load reads the member rows (and, where needed, role sets) the batch touches.
 func (d *derivation) load(ctx context.Context, s *Store, tx *sql.Tx, evs []event.Event) error {
 	users := map[string]map[string]bool{}     // guild -> members touched
+	rows := map[string]map[string]bool{}      // guild -> members whose members row may change
 	withRoles := map[string]map[string]bool{} // guild -> members whose roles change
 	for i := range evs {
 		ev := &evs[i]
@@ -315,6 +333,9 @@ func (d *derivation) load(ctx context.Context, s *Store, tx *sql.Tx, evs []event
 			continue
 		}
 		addTo(users, ev.GuildID, ev.UserID)
+		if u := event.UserOf(ev.Data); ev.Kind != event.KindPresenceUpdate || (u != nil && u.Username != "") {
+			addTo(rows, ev.GuildID, ev.UserID)
+		}
 		if needsRoles(ev.Kind) {
 			addTo(withRoles, ev.GuildID, ev.UserID)
 		}
@@ -323,21 +344,49 @@ func (d *derivation) load(ctx context.Context, s *Store, tx *sql.Tx, evs []event
 	if s.dialect == Postgres {
 		lock = " FOR UPDATE" // serialise concurrent writers per member
 	}
-	for guild, set := range users {
-		err := s.inChunks(ctx, tx, `SELECT user_id, username, name, nick, joined_at, left_at, banned, first_seen, last_seen,
-			last_message_at, message_count, status, status_at,
-			desktop, desktop_since, mobile, mobile_since, web, web_since
-			FROM members WHERE guild_id = ? AND user_id IN (%s) ORDER BY user_id`+lock, guild, set,
+	state := func(guild, user string) *memberState {
+		k := memberKey{guild, user}
+		m := d.members[k]
+		if m == nil {
+			m = &memberState{}
+			d.members[k] = m
+		}
+		return m
+	}
+	for guild, set := range rows {
+		for u := range set {
+			state(guild, u).rowLoaded = true
+		}
+		err := s.inChunks(ctx, tx, `SELECT user_id, username, name, nick, joined_at, left_at, banned, first_seen,
+			last_message_at, message_count FROM members WHERE guild_id = ? AND user_id IN (%s) ORDER BY user_id`+lock, guild, set,
 			func(rs *sql.Rows) error {
-				m := &memberState{}
 				var user string
-				c := &m.clients
-				if err := rs.Scan(&user, &m.username, &m.name, &m.nick, &m.joinedAt, &m.leftAt, &m.banned,
-					&m.firstSeen, &m.lastSeen, &m.lastMessageAt, &m.messageCount, &m.status, &m.statusAt,
-					&c[0].status, &c[0].since, &c[1].status, &c[1].since, &c[2].status, &c[2].since); err != nil {
+				var r memberRow
+				if err := rs.Scan(&user, &r.username, &r.name, &r.nick, &r.joinedAt, &r.leftAt, &r.banned,
+					&r.firstSeen, &r.lastMessageAt, &r.messageCount); err != nil {
 					return err
 				}
-				d.members[memberKey{guild, user}] = m
+				m := state(guild, user)
+				m.row, m.loadedRow, m.rowExists = r, r, true
+				return nil
+			})
+		if err != nil {
+			return err
+		}
+	}
+	for guild, set := range users {
+		err := s.inChunks(ctx, tx, `SELECT user_id, last_seen, status, status_at, desktop, desktop_since, mobile, mobile_since, web, web_since
+			FROM member_presence WHERE guild_id = ? AND user_id IN (%s)`, guild, set,
+			func(rs *sql.Rows) error {
+				var user string
+				var p presenceRow
+				c := &p.clients
+				if err := rs.Scan(&user, &p.lastSeen, &p.status, &p.statusAt, &c[0].status, &c[0].since, &c[1].status, &c[1].since,
+					&c[2].status, &c[2].since); err != nil {
+					return err
+				}
+				m := state(guild, user)
+				m.pres, m.loadedPres, m.presExists = p, p, true
 				return nil
 			})
 		if err != nil {
@@ -346,11 +395,7 @@ func (d *derivation) load(ctx context.Context, s *Store, tx *sql.Tx, evs []event
 	}
 	for guild, set := range withRoles {
 		for u := range set {
-			k := memberKey{guild, u}
-			if d.members[k] == nil {
-				d.members[k] = &memberState{}
-			}
-			m := d.members[k]
+			m := state(guild, u)
 			m.roles, m.roleBase, m.rolesLoaded = map[string]int64{}, map[string]int64{}, true
 		}
 		err := s.inChunks(ctx, tx, `SELECT user_id, role_id, since FROM member_roles WHERE guild_id = ? AND user_id IN (%s)`, guild, set,
@@ -440,11 +485,19 @@ func (d *derivation) member(guild, user string, at int64) *memberState {
 		m = &memberState{}
 		d.members[k] = m
 	}
-	if m.firstSeen == 0 {
-		m.firstSeen, m.lastSeen, m.status = at, at, string(event.StatusOffline)
+	if m.firstAt == 0 || at < m.firstAt {
+		m.firstAt = at
 	}
-	if at < m.firstSeen {
-		m.firstSeen = at
+	if m.pres.status == "" {
+		m.pres.status, m.pres.lastSeen = string(event.StatusOffline), at
+	}
+	if m.rowLoaded {
+		if m.row.firstSeen == 0 {
+			m.row.firstSeen, m.row.name = at, user
+		}
+		if at < m.row.firstSeen {
+			m.row.firstSeen = at
+		}
 	}
 	return m
 }
@@ -495,19 +548,20 @@ func (d *derivation) applyOne(ev *event.Event) {
 	if ev.UserID != "" {
 		m = d.member(ev.GuildID, ev.UserID, at)
 		if u := event.UserOf(ev.Data); u != nil && u.Username != "" {
-			m.username0, m.globalName = u.Username, u.GlobalName
+			m.row.username, m.globalName = u.Username, u.GlobalName
+			m.row.name = m.displayName(ev.UserID)
 		}
 	}
 	seen := func() {
-		if at > m.lastSeen {
-			m.lastSeen = at
+		if at > m.pres.lastSeen {
+			m.pres.lastSeen = at
 		}
 	}
 	switch data := ev.Data.(type) {
 	case *event.Presence:
 		d.count(ev.GuildID, "", at, func(c *activityCounts) { c.presence++ })
 		seen()
-		if at < m.statusAt {
+		if at < m.pres.statusAt {
 			return // older than what we know: kept in the log, not in sessions
 		}
 		for i, cl := range event.Clients() {
@@ -517,12 +571,12 @@ func (d *derivation) applyOne(ev *event.Event) {
 			}
 			d.setClient(ev, m, i, string(ns), at)
 		}
-		m.status, m.statusAt = string(data.Status), at
+		m.pres.status, m.pres.statusAt = string(data.Status), at
 	case *event.MessageCreate:
 		seen()
-		m.messageCount++
-		if at > m.lastMessageAt {
-			m.lastMessageAt = at
+		m.row.messageCount++
+		if at > m.row.lastMessageAt {
+			m.row.lastMessageAt = at
 		}
 		d.msgInsert = append(d.msgInsert, []any{data.MessageID, ev.GuildID, ev.ChannelID, ev.UserID, at,
 			data.Length, data.Attachments, data.Embeds, len(data.Mentions), data.ReplyTo})
@@ -551,11 +605,12 @@ func (d *derivation) applyOne(ev *event.Event) {
 		if !data.Backfill {
 			seen()
 		}
-		if !data.Backfill || m.joinedAt == 0 {
-			m.joinedAt = at
+		if !data.Backfill || m.row.joinedAt == 0 {
+			m.row.joinedAt = at
 		}
-		m.leftAt = sql.NullInt64{}
-		m.nick = data.Nick
+		m.row.leftAt = sql.NullInt64{}
+		m.row.nick = data.Nick
+		m.row.name = m.displayName(ev.UserID)
 		clear(m.roles)
 		for _, r := range data.Roles {
 			m.roles[r] = at
@@ -565,17 +620,18 @@ func (d *derivation) applyOne(ev *event.Event) {
 			d.count(ev.GuildID, ev.UserID, at, func(c *activityCounts) { c.joins++ })
 		}
 	case *event.MemberLeave:
-		m.leftAt = sql.NullInt64{Int64: at, Valid: true}
-		for i := range m.clients {
+		m.row.leftAt = sql.NullInt64{Int64: at, Valid: true}
+		for i := range m.pres.clients {
 			d.setClient(ev, m, i, "", at)
 		}
-		m.status, m.statusAt = string(event.StatusOffline), max(m.statusAt, at)
+		m.pres.status, m.pres.statusAt = string(event.StatusOffline), max(m.pres.statusAt, at)
 		clear(m.roles)
 		d.membership = append(d.membership, []any{ev.ID, ev.GuildID, ev.UserID, "leave", at})
 		d.count(ev.GuildID, ev.UserID, at, func(c *activityCounts) { c.leaves++ })
 	case *event.MemberUpdate:
 		if data.Nick != "" {
-			m.nick = data.Nick
+			m.row.nick = data.Nick
+			m.row.name = m.displayName(ev.UserID)
 		}
 		added, removed := data.RolesAdded, data.RolesRemoved
 		if len(added) == 0 && len(removed) == 0 && data.Roles != nil {
@@ -606,10 +662,10 @@ func (d *derivation) applyOne(ev *event.Event) {
 			}
 		}
 	case *event.BanAdd:
-		m.banned = true
+		m.row.banned = true
 		d.bansAdd = append(d.bansAdd, []any{ev.ID, ev.GuildID, ev.UserID, data.Reason, at})
 	case *event.BanRemove:
-		m.banned = false
+		m.row.banned = false
 		d.bansLift = append(d.bansLift, []any{at, ev.GuildID, ev.UserID})
 	case *event.GuildUpdate:
 		d.guilds[ev.GuildID] = ev
@@ -621,7 +677,7 @@ func (d *derivation) applyOne(ev *event.Event) {
 // setClient moves client i of member m to status ns at time at, closing the
 // stretch that ends.
 func (d *derivation) setClient(ev *event.Event, m *memberState, i int, ns string, at int64) {
-	cur := m.clients[i]
+	cur := m.pres.clients[i]
 	if ns == cur.status {
 		return
 	}
@@ -629,9 +685,9 @@ func (d *derivation) setClient(ev *event.Event, m *memberState, i int, ns string
 		d.sessions = append(d.sessions, sessionRow{ev.GuildID, ev.UserID, string(event.Clients()[i]), cur.status, cur.since, at})
 	}
 	if ns == "" {
-		m.clients[i] = clientState{}
+		m.pres.clients[i] = clientState{}
 	} else {
-		m.clients[i] = clientState{status: ns, since: at}
+		m.pres.clients[i] = clientState{status: ns, since: at}
 	}
 }
 
@@ -655,12 +711,12 @@ func diffRoles(have map[string]int64, want []string) (added, removed []string) {
 // displayName picks what the dashboard shows for a member.
 func (m *memberState) displayName(user string) string {
 	switch {
-	case m.nick != "":
-		return m.nick
+	case m.row.nick != "":
+		return m.row.nick
 	case m.globalName != "":
 		return m.globalName
-	case m.username != "":
-		return m.username
+	case m.row.username != "":
+		return m.row.username
 	}
 	return user
 }
@@ -818,7 +874,7 @@ func (d *derivation) writeMembers(ctx context.Context, s *Store, bt *batchTx) er
 	tx := bt.tx
 	keys := make([]memberKey, 0, len(d.members))
 	for k, m := range d.members {
-		if m != nil && m.firstSeen != 0 {
+		if m != nil && m.firstAt != 0 {
 			keys = append(keys, k)
 		}
 	}
@@ -828,18 +884,23 @@ func (d *derivation) writeMembers(ctx context.Context, s *Store, bt *batchTx) er
 		}
 		return keys[i].user < keys[j].user
 	})
-	const cols = 20
-	args := make([]any, 0, len(keys)*cols)
-	var roleDel, roleAdd []any
+	var rows, ensure, pres, roleDel, roleAdd []any
 	for _, k := range keys {
 		m := d.members[k]
-		if m.username0 != "" {
-			m.username = m.username0
+		switch r := m.row; {
+		case m.rowLoaded && (!m.rowExists || r != m.loadedRow):
+			rows = append(rows, k.guild, k.user, r.username, r.name, r.nick, r.joinedAt, r.leftAt, r.banned,
+				r.firstSeen, r.lastMessageAt, r.messageCount)
+		case !m.rowLoaded && !m.presExists:
+			// Only presence seen, for a member without a presence row: likely
+			// new, so make sure the members row exists without reading it.
+			ensure = append(ensure, k.guild, k.user, k.user, m.firstAt)
 		}
-		c := &m.clients
-		args = append(args, k.guild, k.user, m.username, m.displayName(k.user), m.nick, m.joinedAt, m.leftAt, m.banned,
-			m.firstSeen, m.lastSeen, m.lastMessageAt, m.messageCount, m.status, m.statusAt,
-			c[0].status, c[0].since, c[1].status, c[1].since, c[2].status, c[2].since)
+		if p := m.pres; !m.presExists || p != m.loadedPres {
+			c := &p.clients
+			pres = append(pres, k.guild, k.user, p.lastSeen, p.status, p.statusAt,
+				c[0].status, c[0].since, c[1].status, c[1].since, c[2].status, c[2].since)
+		}
 		if m.rolesLoaded {
 			for r := range m.roleBase {
 				if _, ok := m.roles[r]; !ok {
@@ -853,26 +914,30 @@ func (d *derivation) writeMembers(ctx context.Context, s *Store, bt *batchTx) er
 			}
 		}
 	}
-	g := d.greatest
 	if err := s.bulk(ctx, bt, "members", `guild_id, user_id, username, name, nick, joined_at, left_at, banned,
-		first_seen, last_seen, last_message_at, message_count, status, status_at,
-		desktop, desktop_since, mobile, mobile_since, web, web_since`,
+		first_seen, last_message_at, message_count`,
 		`ON CONFLICT (guild_id, user_id) DO UPDATE SET username = excluded.username, name = excluded.name,
 		nick = excluded.nick, joined_at = excluded.joined_at, left_at = excluded.left_at, banned = excluded.banned,
-		first_seen = excluded.first_seen, last_seen = `+g+`(members.last_seen, excluded.last_seen),
-		last_message_at = excluded.last_message_at, message_count = excluded.message_count,
-		status = excluded.status, status_at = excluded.status_at,
-		desktop = excluded.desktop, desktop_since = excluded.desktop_since,
-		mobile = excluded.mobile, mobile_since = excluded.mobile_since,
-		web = excluded.web, web_since = excluded.web_since`, args); err != nil {
+		first_seen = excluded.first_seen, last_message_at = excluded.last_message_at, message_count = excluded.message_count`, rows); err != nil {
 		return err
+	}
+	if err := s.bulk(ctx, bt, "members", `guild_id, user_id, name, first_seen`, `ON CONFLICT (guild_id, user_id) DO NOTHING`, ensure); err != nil {
+		return err
+	}
+	if err := s.bulk(ctx, bt, "member_presence", `guild_id, user_id, last_seen, status, status_at, desktop, desktop_since,
+		mobile, mobile_since, web, web_since`,
+		`ON CONFLICT (guild_id, user_id) DO UPDATE SET last_seen = `+d.greatest+`(member_presence.last_seen, excluded.last_seen),
+		status = excluded.status, status_at = excluded.status_at,
+		desktop = excluded.desktop, desktop_since = excluded.desktop_since, mobile = excluded.mobile,
+		mobile_since = excluded.mobile_since, web = excluded.web, web_since = excluded.web_since`, pres); err != nil {
+		return fmt.Errorf("presence: %w", err)
 	}
 	for i := 0; i < len(roleDel); i += 3 {
 		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM member_roles WHERE guild_id = ? AND user_id = ? AND role_id = ?`), roleDel[i:i+3]...); err != nil {
 			return fmt.Errorf("roles: %w", err)
 		}
 	}
-	if err := s.bulk(ctx, bt, "member_roles", `guild_id, user_id, role_id, since`, `ON CONFLICT DO NOTHING`, roleAdd); err != nil {
+	if err := s.bulk(ctx, bt, "member_roles", "guild_id, user_id, role_id, since", `ON CONFLICT DO NOTHING`, roleAdd); err != nil {
 		return fmt.Errorf("roles: %w", err)
 	}
 	return nil

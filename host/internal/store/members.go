@@ -45,7 +45,7 @@ func sortColumn(name string) (expr string, text bool, ok bool) {
 	case "first_seen":
 		return "m.first_seen", false, true
 	case "last_seen":
-		return "m.last_seen", false, true
+		return "p.last_seen", false, true
 	case "last_message":
 		return "m.last_message_at", false, true
 	case "messages":
@@ -73,7 +73,11 @@ type MemberPage struct {
 }
 
 const memberCols = `m.guild_id, m.user_id, m.username, m.name, m.nick, COALESCE(u.bot, false), m.joined_at, m.left_at, m.banned,
-	m.first_seen, m.last_seen, m.last_message_at, m.message_count, m.status, m.desktop, m.mobile, m.web`
+	m.first_seen, p.last_seen, m.last_message_at, m.message_count, p.status, p.desktop, p.mobile, p.web`
+
+// memberFrom joins what a Member is read from; every member has a presence row.
+const memberFrom = ` FROM members m JOIN member_presence p ON p.guild_id = m.guild_id AND p.user_id = m.user_id
+	LEFT JOIN users u ON u.id = m.user_id`
 
 func scanMember(sc interface{ Scan(...any) error }, extra ...any) (Member, error) {
 	var m Member
@@ -114,17 +118,23 @@ func (s *Store) ListMembers(ctx context.Context, guildID string, mq MemberQuery)
 		dir, cmp = "DESC", "<"
 	}
 	scope := "members:" + mq.Sort + ":" + dir
-	where := []string{"m.guild_id = ?"}
-	args := []any{guildID}
+	// The tiebreak is the user ID of the sorted table, so that its index
+	// (guild, column, user) gives the order without a sort.
+	tiebreak := "m.user_id"
+	if strings.HasPrefix(expr, "p.") {
+		tiebreak = "p.user_id"
+	}
+	where := []string{"m.guild_id = ?", "p.guild_id = ?"}
+	args := []any{guildID, guildID}
 	if !mq.IncludeLeft {
 		where = append(where, "m.left_at IS NULL")
 	}
 	switch mq.Status {
 	case "":
 	case "online":
-		where = append(where, "m.status <> 'offline'")
+		where = append(where, "p.status <> 'offline'")
 	case "offline":
-		where = append(where, "m.status = 'offline'")
+		where = append(where, "p.status = 'offline'")
 	default:
 		return page, fmt.Errorf("store: unknown status filter %q", mq.Status)
 	}
@@ -150,11 +160,11 @@ func (s *Store) ListMembers(ctx context.Context, guildID string, mq MemberQuery)
 		if text {
 			v = c.Str
 		}
-		where = append(where, "("+expr+" "+cmp+" ? OR ("+expr+" = ? AND m.user_id "+cmp+" ?))")
+		where = append(where, "("+expr+" "+cmp+" ? OR ("+expr+" = ? AND "+tiebreak+" "+cmp+" ?))")
 		args = append(args, v, v, c.ID)
 	}
-	q := `SELECT ` + memberCols + `, ` + expr + ` FROM members m LEFT JOIN users u ON u.id = m.user_id
-		WHERE ` + strings.Join(where, " AND ") + ` ORDER BY ` + expr + ` ` + dir + `, m.user_id ` + dir + ` LIMIT ?`
+	q := `SELECT ` + memberCols + `, ` + expr + memberFrom + `
+		WHERE ` + strings.Join(where, " AND ") + ` ORDER BY ` + expr + ` ` + dir + `, ` + tiebreak + ` ` + dir + ` LIMIT ?`
 	args = append(args, limit+1)
 	rs, err := s.r.QueryContext(ctx, s.q(q), args...)
 	if err != nil {
@@ -185,7 +195,7 @@ func (s *Store) ListMembers(ctx context.Context, guildID string, mq MemberQuery)
 
 // GetMember returns one member with their roles, or ErrNotFound.
 func (s *Store) GetMember(ctx context.Context, guildID, userID string) (Member, error) {
-	m, err := scanMember(s.r.QueryRowContext(ctx, s.q(`SELECT `+memberCols+` FROM members m LEFT JOIN users u ON u.id = m.user_id
+	m, err := scanMember(s.r.QueryRowContext(ctx, s.q(`SELECT `+memberCols+memberFrom+`
 		WHERE m.guild_id = ? AND m.user_id = ?`), guildID, userID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return m, fmt.Errorf("store: member %s/%s: %w", guildID, userID, ErrNotFound)
@@ -271,7 +281,7 @@ func (s *Store) MemberStats(ctx context.Context, guildID, userID string, from, t
 	}
 	var cs [3]clientState
 	err = s.r.QueryRowContext(ctx, s.q(`SELECT desktop, desktop_since, mobile, mobile_since, web, web_since
-		FROM members WHERE guild_id = ? AND user_id = ?`), guildID, userID).
+		FROM member_presence WHERE guild_id = ? AND user_id = ?`), guildID, userID).
 		Scan(&cs[0].status, &cs[0].since, &cs[1].status, &cs[1].since, &cs[2].status, &cs[2].since)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return st, fmt.Errorf("store: member presence: %w", err)

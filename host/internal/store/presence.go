@@ -32,8 +32,9 @@ func (s *Store) OnlineNow(ctx context.Context, guildID string, limit int) (Prese
 	for _, c := range event.Clients() {
 		p.ByClient[string(c)] = 0
 	}
-	rs, err := s.r.QueryContext(ctx, s.q(`SELECT user_id, name, status, desktop, mobile, web FROM members
-		WHERE guild_id = ? AND status <> 'offline' AND left_at IS NULL ORDER BY name, user_id`), guildID)
+	rs, err := s.r.QueryContext(ctx, s.q(`SELECT p.user_id, COALESCE(m.name, p.user_id), p.status, p.desktop, p.mobile, p.web
+		FROM member_presence p LEFT JOIN members m ON m.guild_id = p.guild_id AND m.user_id = p.user_id
+		WHERE p.guild_id = ? AND p.status <> 'offline' ORDER BY 2, p.user_id`), guildID)
 	if err != nil {
 		return p, fmt.Errorf("store: online now: %w", err)
 	}

@@ -70,6 +70,8 @@ type Store struct {
 
 	// schemaVersion is the highest migration this binary knows.
 	schemaVersion int64
+
+	stopCheckpoints func() // SQLite only
 }
 
 // Open connects to the database named by dsn, applies pending migrations and
@@ -147,6 +149,13 @@ func connect(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		// cache, and a reopened one starts cold.
 		r.SetMaxIdleConns(n)
 		s.w, s.r = w, r
+		cp, err := sql.Open("sqlite", sqliteDSN(path, false))
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("store: open sqlite: %w", err)
+		}
+		cp.SetMaxOpenConns(1)
+		s.stopCheckpoints = s.checkpointer(cp)
 	}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -164,7 +173,7 @@ func sqliteDSN(path string, readOnly bool) string {
 		"busy_timeout(10000)",
 		"synchronous(NORMAL)",
 		"foreign_keys(1)",
-		"cache_size(-65536)", // 64 MiB page cache per connection
+		"cache_size(-65536)", // 64 MiB page cache per reader
 		"temp_store(MEMORY)",
 	} {
 		q.Add("_pragma", p)
@@ -173,6 +182,12 @@ func sqliteDSN(path string, readOnly bool) string {
 		q.Add("_pragma", "query_only(1)")
 	} else {
 		q.Set("_txlock", "immediate")
+		// The writer touches index pages all over the database; a larger
+		// cache saves rereading them for every batch.
+		q.Add("_pragma", "cache_size(-262144)")
+		// Checkpoints run in the background (see checkpointer), not inside
+		// the ingest writer's commits.
+		q.Add("_pragma", "wal_autocheckpoint(0)")
 	}
 	return "file:" + path + "?" + q.Encode()
 }
@@ -192,8 +207,49 @@ func redactDSNError(err error, dsn string) error {
 // Dialect returns the store's SQL dialect.
 func (s *Store) Dialect() Dialect { return s.dialect }
 
+// checkpointer copies SQLite's write-ahead log into the database file from
+// its own connection once a second, so that ingest commits never pay for a
+// checkpoint. A passive checkpoint does not block the writer; when the log
+// still grows past walLimit (readers holding old pages), a truncating one
+// waits for a quiet moment and resets it.
+func (s *Store) checkpointer(db *sql.DB) (stop func()) {
+	const walLimit = 256 << 20
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				db.ExecContext(context.Background(), `PRAGMA wal_checkpoint(TRUNCATE)`) //nolint:errcheck // best effort at close
+				db.Close()
+				return
+			case <-t.C:
+			}
+			var busy, logPages, done int
+			if err := db.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &logPages, &done); err != nil {
+				s.log.Warn("sqlite checkpoint", "err", err)
+				continue
+			}
+			if int64(logPages)*4096 > walLimit {
+				db.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`) //nolint:errcheck // retried next second
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		wg.Wait()
+	}
+}
+
 // Close releases the connection pools.
 func (s *Store) Close() error {
+	if s.stopCheckpoints != nil {
+		s.stopCheckpoints()
+	}
 	var errs []error
 	if s.w != nil {
 		errs = append(errs, s.w.Close())
