@@ -22,10 +22,12 @@ type memberRequests struct {
 	last     map[string]time.Time // when each guild was last asked
 	lastSent time.Time
 	nonce    int64
+	inflight map[string]string // nonce → guild, until the first chunk answers
 }
 
 func newMemberRequests(every, gap time.Duration) *memberRequests {
-	return &memberRequests{every: every, gap: gap, queued: map[string]bool{}, last: map[string]time.Time{}}
+	return &memberRequests{every: every, gap: gap, queued: map[string]bool{}, last: map[string]time.Time{},
+		inflight: map[string]string{}}
 }
 
 // add queues a request for guild; a guild already waiting is not queued twice.
@@ -63,10 +65,20 @@ func (m *memberRequests) next(now time.Time) (guild string, wait time.Duration, 
 	return m.queue[bi], 0, true
 }
 
-// sent records that guild was asked at now.
-func (m *memberRequests) sent(guild string, now time.Time) {
+// sent records that guild was asked at now with nonce.
+func (m *memberRequests) sent(guild, nonce string, now time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.dequeue(guild)
+	m.last[guild] = now
+	m.lastSent = now
+	m.inflight[nonce] = guild
+}
+
+func (m *memberRequests) dequeue(guild string) {
+	if !m.queued[guild] {
+		return
+	}
 	for i, g := range m.queue {
 		if g == guild {
 			m.queue = append(m.queue[:i], m.queue[i+1:]...)
@@ -74,8 +86,32 @@ func (m *memberRequests) sent(guild string, now time.Time) {
 		}
 	}
 	delete(m.queued, guild)
-	m.last[guild] = now
-	m.lastSent = now
+}
+
+// answered records that a chunk answering nonce arrived.
+func (m *memberRequests) answered(nonce string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if g, ok := m.inflight[nonce]; ok {
+		delete(m.inflight, nonce)
+		m.dequeue(g) // asked again after a reconnect, but the first was answered
+	}
+}
+
+// requeueUnanswered queues again the requests no chunk has answered yet: one
+// written just before a connection dropped may never have reached Discord.
+// They wait for the per-guild interval like any other, so an answer replayed
+// by the resume usually arrives first and cancels them.
+func (m *memberRequests) requeueUnanswered() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for n, g := range m.inflight {
+		if !m.queued[g] {
+			m.queued[g] = true
+			m.queue = append(m.queue, g)
+		}
+		delete(m.inflight, n) // a late answer no longer cancels the new request
+	}
 }
 
 // newNonce returns a nonce for the next request, so that a request and the
@@ -125,6 +161,16 @@ func (sh *shard) maybeRequestMembers(data json.RawMessage) {
 	}
 }
 
+// chunkAnswered notes the answer to a member request.
+func (sh *shard) chunkAnswered(data json.RawMessage) {
+	var c struct {
+		Nonce string `json:"nonce"`
+	}
+	if json.Unmarshal(data, &c) == nil && c.Nonce != "" {
+		sh.members.answered(c.Nonce)
+	}
+}
+
 // requestMembers sends queued member requests as the schedule allows, while
 // connected, until ctx ends.
 func (sh *shard) requestMembers(ctx context.Context) {
@@ -144,7 +190,7 @@ func (sh *shard) requestMembers(ctx context.Context) {
 				}
 				continue
 			}
-			sh.members.sent(guild, time.Now())
+			sh.members.sent(guild, op.D.Nonce, time.Now())
 			sh.src.m.memberRequests.Inc()
 			sh.log.Debug("requested guild members", "guild", guild, "nonce", op.D.Nonce)
 			continue

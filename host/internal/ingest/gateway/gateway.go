@@ -309,7 +309,11 @@ func (s *Source) whileHolding(ctx context.Context, name string, log *slog.Logger
 			return err
 		case <-tick.C:
 		}
-		ok, err := s.cfg.Leaser.AcquireLease(ctx, name, s.cfg.Holder, ttl)
+		// A renewal that hangs must not outlive the lease: it gets a third
+		// of the TTL, so a stalled database is noticed in time too.
+		actx, cancelAcquire := context.WithTimeout(ctx, ttl/3)
+		ok, err := s.cfg.Leaser.AcquireLease(actx, name, s.cfg.Holder, ttl)
+		cancelAcquire()
 		if ok {
 			renewed = time.Now()
 			continue

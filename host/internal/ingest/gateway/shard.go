@@ -188,6 +188,13 @@ func (sh *shard) connectLoop(ctx context.Context, workDone <-chan struct{}) erro
 		if err == nil || errors.Is(err, discordgo.ErrWSAlreadyOpen) {
 			failures, wait = 0, sh.src.cfg.ReconnectMin
 			sh.log.Info("connected to the gateway", "resumed", resume)
+			if resume {
+				sh.members.requeueUnanswered()
+				select {
+				case sh.wake <- struct{}{}:
+				default:
+				}
+			}
 			select {
 			case sh.connected <- struct{}{}:
 			default:
@@ -307,8 +314,11 @@ func (sh *shard) work(ctx context.Context) error {
 				continue
 			}
 		}
-		if it.typ == "GUILD_CREATE" {
+		switch it.typ {
+		case "GUILD_CREATE":
 			sh.maybeRequestMembers(it.data)
+		case "GUILD_MEMBERS_CHUNK":
+			sh.chunkAnswered(it.data)
 		}
 		d := discord.Dispatch{Type: it.typ, Seq: it.seq, Data: it.data, RecordedAt: it.at}
 		if err := h.HandleDispatch(ctx, d); err != nil {
