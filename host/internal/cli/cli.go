@@ -37,6 +37,7 @@ func commands() map[string]command {
 		"migrate":  {"apply database migrations and print the schema version", migrate},
 		"replay":   {"ingest JSONL files of events or raw gateway dispatches", replayCmd},
 		"simulate": {"write a simulated guild's events as JSONL (and its ground truth)", simulateCmd},
+		"record":   {"write the raw Discord gateway dispatches the bot receives as JSONL (for replay)", recordCmd},
 		"version":  {"print the version", func(_ context.Context, _ []string, env Env) error { fmt.Fprintln(env.Stdout, Version); return nil }},
 	}
 }
