@@ -181,7 +181,7 @@ func (sh *shard) requestMembers(ctx context.Context) {
 		guild, wait, ok := sh.members.next(time.Now())
 		if ok && wait == 0 {
 			op := requestMembersOp{Op: 8, D: requestMembers{GuildID: guild, Presences: true, Nonce: sh.members.newNonce()}}
-			if err := sh.sess.GatewayWriteStruct(op); err != nil {
+			if err := sh.session().GatewayWriteStruct(op); err != nil {
 				// Not connected: the guild stays queued until a connect.
 				select {
 				case <-ctx.Done():

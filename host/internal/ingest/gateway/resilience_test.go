@@ -175,3 +175,31 @@ func TestInvalidSessionIdentifiesAgain(t *testing.T) {
 		})
 	}
 }
+
+// TestOutageStartsANewSession: when the gateway cannot be reached for
+// several attempts in a row, the shard stops trying to resume and
+// identifies a new session once Discord is back.
+func TestOutageStartsANewSession(t *testing.T) {
+	t.Parallel()
+	fake := newFake(t, gatewaytest.Options{})
+	if err := fake.AddGuild(guildCreate(guildA, 2, false)); err != nil {
+		t.Fatal(err)
+	}
+	c := &collector{}
+	r := start(t, testConfig(fake, c))
+	waitFor(t, "connected", func() bool { return fake.Connected(0) })
+	fake.SetRefuseConnections(true)
+	fake.DropConnection(0)
+	// Back after maxResumeFailures failed connects: the next one identifies.
+	waitFor(t, "the shard to give up resuming", func() bool { return fake.Stats().Refused >= maxResumeFailures })
+	fake.SetRefuseConnections(false)
+	waitFor(t, "a new session", func() bool { return len(fake.Stats().Identifies) == 2 && fake.Connected(0) })
+	send(t, fake, guildA, stream(guildA, 0, 4))
+	waitFor(t, "traffic", func() bool { return c.count("MESSAGE_CREATE") == 1 })
+	if err := r.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if n := fake.Stats().Resumes; n != 0 {
+		t.Fatalf("%d resumes after the outage", n)
+	}
+}

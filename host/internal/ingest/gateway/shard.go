@@ -41,9 +41,10 @@ type shard struct {
 	id, count, bucket int
 	log               *slog.Logger
 
-	sess         *discordgo.Session
-	disconnected chan struct{} // discordgo closed the connection
-	connected    chan struct{} // a connect succeeded (wakes the member requester)
+	sessMu       sync.Mutex
+	sess         *discordgo.Session // replaced by newSession; read with session()
+	disconnected chan struct{}      // discordgo closed the connection
+	connected    chan struct{}      // a connect succeeded (wakes the member requester)
 
 	connMu sync.Mutex
 	conn   net.Conn // latest dialled connection, closed by the open watchdog
@@ -116,7 +117,16 @@ func (sh *shard) newSession() {
 	sh.mu.Lock()
 	sh.ready = false
 	sh.mu.Unlock()
+	sh.sessMu.Lock()
 	sh.sess = s
+	sh.sessMu.Unlock()
+}
+
+// session returns the current discordgo session.
+func (sh *shard) session() *discordgo.Session {
+	sh.sessMu.Lock()
+	defer sh.sessMu.Unlock()
+	return sh.sess
 }
 
 // run connects and reconnects until ctx ends or a fatal error, then closes
@@ -140,7 +150,7 @@ func (sh *shard) run(ctx context.Context) error {
 	err := sh.connectLoop(ctx, workDone)
 	stopRequests()
 	<-reqDone
-	if cerr := sh.sess.Close(); cerr != nil {
+	if cerr := sh.session().Close(); cerr != nil {
 		sh.log.Debug("closing the session", "err", cerr)
 	}
 	close(sh.stop)
@@ -173,13 +183,14 @@ func (sh *shard) connectLoop(ctx context.Context, workDone <-chan struct{}) erro
 		sh.mu.Lock()
 		resume := sh.ready
 		sh.mu.Unlock()
-		asked := sh.sess.Identify.Intents
+		sess := sh.session()
+		asked := sess.Identify.Intents
 		if !resume {
 			if err := sh.src.waitIdentify(ctx, sh.bucket); err != nil {
 				return nil
 			}
 			asked = sh.src.intents(ctx)
-			sh.sess.Identify.Intents = asked
+			sess.Identify.Intents = asked
 		}
 		err := sh.open(ctx)
 		if ctx.Err() != nil {
@@ -252,7 +263,7 @@ func (sh *shard) open(ctx context.Context) error {
 		}
 		sh.connMu.Unlock()
 	}()
-	return sh.sess.Open()
+	return sh.session().Open()
 }
 
 // onEvent runs on discordgo's read loop for every dispatch. It drops

@@ -80,6 +80,7 @@ type Stats struct {
 	Resumes          int // RESUMEs accepted
 	ResumesRefused   int // RESUMEs answered with op 9
 	Heartbeats       int
+	Refused          int // connections refused by SetRefuseConnections
 	Frames           int // frames sent, HELLO and ACKs included
 	CompressedFrames int
 	MemberRequests   []MemberRequest
@@ -105,6 +106,7 @@ type Server struct {
 	conns     map[*conn]bool
 	stats     Stats
 	acksOff   bool
+	refuse    bool
 	closeOnID int
 	overlap   int64
 }
@@ -334,6 +336,14 @@ func (s *Server) SetHeartbeatAcks(on bool) {
 	s.mu.Unlock()
 }
 
+// SetRefuseConnections makes the gateway answer new WebSocket connections
+// with HTTP 503 (an outage) until called with false.
+func (s *Server) SetRefuseConnections(on bool) {
+	s.mu.Lock()
+	s.refuse = on
+	s.mu.Unlock()
+}
+
 // SetCloseOnIdentify makes the gateway answer IDENTIFY by closing the
 // connection with code (4004, 4014, ...); 0 turns it off.
 func (s *Server) SetCloseOnIdentify(code int) {
@@ -436,6 +446,16 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 var upgrader = websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
 
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	refuse := s.refuse
+	if refuse {
+		s.stats.Refused++
+	}
+	s.mu.Unlock()
+	if refuse {
+		http.Error(w, "gateway unavailable", http.StatusServiceUnavailable)
+		return
+	}
 	ws, err := upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return
