@@ -3,12 +3,16 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/spywatcher/spywatcher/host/internal/ingest/gateway/gatewaytest"
 	"github.com/spywatcher/spywatcher/host/internal/lease"
@@ -161,23 +165,39 @@ func (l *leaserFunc) ReleaseLease(ctx context.Context, name, holder string) erro
 // shard at once, and a message both were sent is stored once.
 func TestShardHandOver(t *testing.T) {
 	t.Parallel()
-	for _, dialect := range dialects(t) {
+	backends := dialects(t)
+	if os.Getenv("SPYWATCHER_TEST_REDIS_URL") != "" {
+		backends = append(backends, "redis")
+	} else {
+		t.Log("SPYWATCHER_TEST_REDIS_URL not set: skipping leases in Redis")
+	}
+	for _, backend := range backends {
 		for _, how := range []string{"holder crashes", "holder loses its database"} {
-			t.Run(dialect+"/"+how, func(t *testing.T) {
+			t.Run(backend+"/"+how, func(t *testing.T) {
 				t.Parallel()
 				fake := newFake(t, gatewaytest.Options{})
 				if err := fake.AddGuild(guildCreate(guildA, 3, false)); err != nil {
 					t.Fatal(err)
 				}
+				// Leases in the database the instances share, or in Redis
+				// beside a SQLite database.
+				dialect := backend
+				if backend == "redis" {
+					dialect = "sqlite"
+				}
 				dsn := dbDSN(t, dialect)
 				hostA, hostB := newHost(t, dsn, pipeline.Config{}), newHost(t, dsn, pipeline.Config{})
+				var leasesA, leasesB Leaser = hostA.st, hostB.st
+				if backend == "redis" {
+					leasesA, leasesB = redisLeases(t), redisLeases(t)
+				}
 				var partitioned atomic.Bool
-				leaserA := &leaserFunc{next: hostA.st,
+				leaserA := &leaserFunc{next: leasesA,
 					acquire: func(ctx context.Context, name, holder string, ttl time.Duration) (bool, error) {
 						if partitioned.Load() {
 							return false, errors.New("connection refused")
 						}
-						return hostA.st.AcquireLease(ctx, name, holder, ttl)
+						return leasesA.AcquireLease(ctx, name, holder, ttl)
 					},
 					// A crashed process releases nothing.
 					release: func(context.Context, string, string) error { return nil },
@@ -189,7 +209,7 @@ func TestShardHandOver(t *testing.T) {
 				}
 				a := start(t, mk(hostA, leaserA, "instance-a"))
 				waitFor(t, "a connected", func() bool { return fake.Connected(0) })
-				b := start(t, mk(hostB, hostB.st, "instance-b"))
+				b := start(t, mk(hostB, leasesB, "instance-b"))
 
 				before := stream(guildA, 0, 40)
 				send(t, fake, guildA, before)
@@ -207,8 +227,10 @@ func TestShardHandOver(t *testing.T) {
 					partitioned.Store(true)
 				}
 				waitFor(t, "b to take over", func() bool { return len(fake.Stats().Identifies) == 2 && fake.Connected(0) })
-				if l, err := hostB.st.GetLease(context.Background(), "discord:1100000000000000042:shard:0/1"); err != nil || l.Holder != "instance-b" {
-					t.Fatalf("lease %+v, %v: want instance-b", l, err)
+				if backend != "redis" {
+					if l, err := hostB.st.GetLease(context.Background(), "discord:1100000000000000042:shard:0/1"); err != nil || l.Holder != "instance-b" {
+						t.Fatalf("lease %+v, %v: want instance-b", l, err)
+					}
 				}
 
 				// Discord delivers what happened around the hand-over to
@@ -367,4 +389,21 @@ func TestMemberRequestSchedule(t *testing.T) {
 	if g, _, _ := m.next(at(70 * time.Second)); g != "g3" {
 		t.Fatalf("after a reconnect: next = %q, want g3", g)
 	}
+}
+
+// redisKeys scopes each test's Redis leases; both instances of a test must
+// use the same prefix, so it is made once per test.
+var redisKeys sync.Map // *testing.T → prefix
+
+// redisLeases returns leases in the Redis at SPYWATCHER_TEST_REDIS_URL,
+// under a prefix private to the test.
+func redisLeases(t *testing.T) Leaser {
+	opts, err := redis.ParseURL(os.Getenv("SPYWATCHER_TEST_REDIS_URL"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := redis.NewClient(opts)
+	t.Cleanup(func() { c.Close() })
+	prefix, _ := redisKeys.LoadOrStore(t, fmt.Sprintf("spywatcher-test:%d:", time.Now().UnixNano()))
+	return lease.NewRedis(c, prefix.(string))
 }
