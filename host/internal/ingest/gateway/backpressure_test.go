@@ -140,3 +140,64 @@ func gatherSum(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	return sum
 }
+
+// TestStopWhileTheStoreIsStalled: stopping does not hang on a store that
+// does not move; what is still buffered after DrainTimeout is given up.
+func TestStopWhileTheStoreIsStalled(t *testing.T) {
+	t.Parallel()
+	fake := newFake(t, gatewaytest.Options{})
+	if err := fake.AddGuild(guildCreate(guildA, 1, false)); err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(context.Background(), dbDSN(t, "sqlite"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	w := &stallWriter{next: st}
+	p, err := pipeline.New(pipeline.Config{QueueSize: 16, BatchSize: 4}, w, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pipeCtx, hardStop := context.WithCancel(context.Background())
+	pipeDone := make(chan error, 1)
+	go func() { pipeDone <- p.Run(pipeCtx) }()
+	cfg := testConfig(fake, ingestInto(t, &host{st: st, pipe: p}))
+	cfg.Buffer, cfg.DrainTimeout = 16, 100*time.Millisecond
+	r := start(t, cfg)
+	waitFor(t, "connected", func() bool { return fake.Connected(0) })
+	w.mu.Lock()
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		for _, tr := range stream(guildA, 0, 400) { // messages wait: the store is stalled
+			if err := fake.Dispatch(guildA, tr.typ, tr.d); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	// Both buffers full, the read loop waits: the count of dispatches
+	// read stops moving.
+	last := -1.0
+	waitFor(t, "the read loop to wait", func() bool {
+		n := testutil.ToFloat64(r.src.m.dispatches)
+		stuck := n == last && n > 32
+		last = n
+		time.Sleep(50 * time.Millisecond)
+		return stuck
+	})
+	r.cancel()
+	select {
+	case err := <-r.wait():
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not stop while the store was stalled")
+	}
+	<-sent
+	w.mu.Unlock()
+	hardStop()
+	<-pipeDone
+}

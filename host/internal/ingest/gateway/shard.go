@@ -147,13 +147,19 @@ func (sh *shard) run(ctx context.Context) error {
 		sh.requestMembers(reqCtx)
 	}()
 
+	// A read loop waiting for buffer room must not hold up stopping, even
+	// in the middle of a connect, when a stalled store keeps the buffer full.
+	stopOnce := sync.OnceFunc(func() { close(sh.stop) })
+	unwatch := context.AfterFunc(ctx, stopOnce)
+	defer unwatch()
+
 	err := sh.connectLoop(ctx, workDone)
 	stopRequests()
 	<-reqDone
+	stopOnce()
 	if cerr := sh.session().Close(); cerr != nil {
 		sh.log.Debug("closing the session", "err", cerr)
 	}
-	close(sh.stop)
 	sh.mu.Lock()
 	sh.closed = true
 	close(sh.buf)
