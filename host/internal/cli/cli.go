@@ -33,7 +33,7 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"serve":    {"run the host: API, ingest, sources (--simulate for a demo guild)", serve},
+		"serve":    {"run the host: API, ingest, sources (--simulate for a demo guild, SPYWATCHER_DISCORD_TOKEN for Discord)", serve},
 		"migrate":  {"apply database migrations and print the schema version", migrate},
 		"replay":   {"ingest JSONL files of events or raw gateway dispatches", replayCmd},
 		"simulate": {"write a simulated guild's events as JSONL (and its ground truth)", simulateCmd},
