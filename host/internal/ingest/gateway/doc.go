@@ -50,6 +50,7 @@
 // discordgo v0.29 speaks gateway and REST API v9 and resumes on the URL it
 // first connected to rather than READY's resume_gateway_url; Discord accepts
 // both, and the payloads the normaliser reads are the same in v9 and v10.
-// Identifies that discordgo sends by itself in answer to op 9 bypass the
-// identify lease.
+// discordgo answers op 9 by identifying again at once on the same connection,
+// without the 1–5 s pause Discord suggests and outside the identify lease;
+// if Discord then closes the connection, the shard's own backoff applies.
 package gateway
