@@ -33,11 +33,12 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"serve":    {"run the host: API, ingest, sources (--simulate for a demo guild)", serve},
+		"serve":    {"run the host: API, ingest, sources (--simulate for a demo guild, SPYWATCHER_DISCORD_TOKEN for Discord)", serve},
 		"migrate":  {"apply database migrations and print the schema version", migrate},
 		"plugin":   {"install, enable, grant, configure and remove plugins (spywatcher plugin --help)", pluginCmd},
 		"replay":   {"ingest JSONL files of events or raw gateway dispatches", replayCmd},
 		"simulate": {"write a simulated guild's events as JSONL (and its ground truth)", simulateCmd},
+		"record":   {"write the raw Discord gateway dispatches the bot receives as JSONL (for replay)", recordCmd},
 		"version":  {"print the version", func(_ context.Context, _ []string, env Env) error { fmt.Fprintln(env.Stdout, Version); return nil }},
 	}
 }

@@ -36,6 +36,13 @@ func serve(ctx context.Context, args []string, env Env) error {
 		}
 		sources = append(sources, src)
 	}
+	if cfg.DiscordToken != "" {
+		src, err := a.GatewaySource()
+		if err != nil {
+			return err
+		}
+		sources = append(sources, src)
+	}
 	return a.Serve(ctx, sources...)
 }
 

@@ -12,7 +12,9 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"net/url"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -38,6 +40,13 @@ type Config struct {
 	SimSpeed    float64
 	SimHistory  time.Duration
 	SimTimezone string
+
+	DiscordToken      string
+	DiscordGuilds     []string
+	DiscordShardCount int
+	DiscordShards     []int
+	DiscordLeaseTTL   time.Duration
+	DiscordAPIURL     string
 
 	QueueSize     int
 	BatchSize     int
@@ -142,6 +151,29 @@ func Settings() []Setting {
 			func(c *Config) *time.Duration { return &c.SimHistory }),
 		str("simulate-timezone", "SPYWATCHER_SIMULATE_TIMEZONE", "UTC", "IANA time zone of the simulated community's day/night rhythm",
 			func(c *Config) *string { return &c.SimTimezone }, validTimezone),
+
+		secret(str("discord-token", "SPYWATCHER_DISCORD_TOKEN", "", "bot token from the Discord Developer Portal; set, it turns on the Discord gateway source",
+			func(c *Config) *string { return &c.DiscordToken }, validDiscordToken)),
+		{Name: "discord-guilds", Env: "SPYWATCHER_DISCORD_GUILDS", Default: "", Usage: "comma-separated guild IDs to watch; empty watches every guild the bot is in",
+			apply: func(c *Config, v string) error {
+				ids, err := parseGuildIDs(v)
+				c.DiscordGuilds = ids
+				return err
+			},
+			get: func(c *Config) string { return strings.Join(c.DiscordGuilds, ",") }},
+		integer("discord-shard-count", "SPYWATCHER_DISCORD_SHARD_COUNT", "0", "gateway shards in total; 0 uses Discord's recommendation",
+			func(c *Config) *int { return &c.DiscordShardCount }, 0, 100_000),
+		{Name: "discord-shards", Env: "SPYWATCHER_DISCORD_SHARDS", Default: "", Usage: "shard IDs this instance may run, like 0,2,4-7; empty: any (each shard runs on exactly one instance)",
+			apply: func(c *Config, v string) error {
+				ids, err := parseShardIDs(v)
+				c.DiscordShards = ids
+				return err
+			},
+			get: func(c *Config) string { return formatShardIDs(c.DiscordShards) }},
+		duration("discord-lease-ttl", "SPYWATCHER_DISCORD_LEASE_TTL", "30s", "how long a shard stays with an instance that stopped renewing its lease before another instance takes it over",
+			func(c *Config) *time.Duration { return &c.DiscordLeaseTTL }),
+		str("discord-api-url", "SPYWATCHER_DISCORD_API_URL", "https://discord.com/api/v9", "Discord REST API base URL (change it to go through a REST proxy)",
+			func(c *Config) *string { return &c.DiscordAPIURL }, validHTTPURL),
 
 		integer("queue-size", "SPYWATCHER_QUEUE_SIZE", "65536", "events the ingest queue holds before shedding presence and pushing back",
 			func(c *Config) *int { return &c.QueueSize }, 16, 10_000_000),
@@ -410,4 +442,71 @@ func oneOf(vals ...string) func(string) error {
 		}
 		return fmt.Errorf("must be one of %s", strings.Join(vals, ", "))
 	}
+}
+
+func validDiscordToken(v string) error {
+	if strings.ContainsAny(strings.TrimPrefix(v, "Bot "), " \t\r\n") {
+		return errors.New("must be the bot token alone (spaces found; copy it again from the Developer Portal)")
+	}
+	return nil
+}
+
+func parseGuildIDs(v string) ([]string, error) {
+	var ids []string
+	for _, f := range strings.Split(v, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if _, err := strconv.ParseUint(f, 10, 64); err != nil {
+			return nil, fmt.Errorf("%q is not a Discord guild ID", f)
+		}
+		ids = append(ids, f)
+	}
+	return ids, nil
+}
+
+// parseShardIDs reads "0,2,4-7" into sorted, distinct shard IDs.
+func parseShardIDs(v string) ([]int, error) {
+	seen := map[int]bool{}
+	var ids []int
+	for _, f := range strings.Split(v, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		lo, hi, isRange := strings.Cut(f, "-")
+		a, err1 := strconv.Atoi(strings.TrimSpace(lo))
+		b, err2 := a, error(nil)
+		if isRange {
+			b, err2 = strconv.Atoi(strings.TrimSpace(hi))
+		}
+		if err1 != nil || err2 != nil || a < 0 || b < a || b-a > 100_000 {
+			return nil, fmt.Errorf("%q is not a shard ID or range like 4-7", f)
+		}
+		for i := a; i <= b; i++ {
+			if !seen[i] {
+				seen[i] = true
+				ids = append(ids, i)
+			}
+		}
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
+
+func formatShardIDs(ids []int) string {
+	s := make([]string, len(ids))
+	for i, id := range ids {
+		s[i] = strconv.Itoa(id)
+	}
+	return strings.Join(s, ",")
+}
+
+func validHTTPURL(v string) error {
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errors.New("must be an http:// or https:// URL")
+	}
+	return nil
 }

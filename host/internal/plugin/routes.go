@@ -9,6 +9,7 @@ import (
 	"sort"
 
 	"github.com/spywatcher/spywatcher/host/internal/store"
+	"github.com/spywatcher/spywatcher/sdk/go/event"
 	sdk "github.com/spywatcher/spywatcher/sdk/go/plugin"
 )
 
@@ -201,4 +202,21 @@ func (h *Host) GuildStatuses(ctx context.Context, guildID string) ([]GuildStatus
 		out = append(out, gs)
 	}
 	return out, nil
+}
+
+// NeedsMessageContent reports whether some guild runs a plugin that was
+// granted message.content.read and receives message events: only then does
+// the gateway ask Discord for the privileged message content intent.
+func (h *Host) NeedsMessageContent(ctx context.Context) (bool, error) {
+	snap := h.snap.Load()
+	for guild, ids := range snap.byGuild {
+		for _, id := range ids {
+			l := snap.plugins[id]
+			if snap.allowed(id, guild, PermContentRead) &&
+				(l.m.Subscribes(event.KindMessageCreate) || l.m.Subscribes(event.KindMessageUpdate)) {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
 }
