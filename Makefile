@@ -29,16 +29,17 @@ test-integration: ## the same suites against real PostgreSQL (and Redis) at PG_U
 
 bench: ## benchmarks: ingest throughput (SQLite, and PostgreSQL at PG_URL if reachable) and API latency
 	SPYWATCHER_TEST_POSTGRES_URL='$(PG_URL)' $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./host/internal/bench/
+	$(GO) test -run '^$$' -bench 'Enforce|Authenticate' -benchtime 20000x ./host/internal/authz/ ./host/internal/auth/
 
 lint: ## go vet and gofmt
 	$(GO) vet $(PKGS)
 	cd $(SDK_GO) && $(GO) vet ./...
-	@out=$$(gofmt -l host sdk migrations plugins examples 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out=$$(gofmt -l host sdk migrations permissions plugins examples 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 check: lint ## tidy, format, then fail if that changed anything
 	$(GO) mod tidy
 	cd $(SDK_GO) && $(GO) mod tidy
-	gofmt -w host sdk migrations
+	gofmt -w host sdk migrations permissions
 	git diff --exit-code
 
 clean: ## remove build output

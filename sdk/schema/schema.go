@@ -3,7 +3,8 @@
 //
 //   - event.schema.json describes one event: the envelope and, selected by
 //     its kind, the payload in data;
-//   - events.schema.json describes a batch, a JSON array of events.
+//   - events.schema.json describes a batch, a JSON array of events;
+//   - plugin.schema.json describes a plugin manifest (plugin.json).
 //
 // The files are embedded so the host can serve them (for example under
 // /schema/) without shipping them separately. The Go package
@@ -29,6 +30,7 @@ func FS() fs.FS { return Files }
 const (
 	EventFile  = "event.schema.json"
 	EventsFile = "events.schema.json"
+	PluginFile = "plugin.schema.json"
 )
 
 // Schema IDs ($id) of the embedded schemas.

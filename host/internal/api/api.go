@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/spywatcher/spywatcher/host/internal/auth"
+	"github.com/spywatcher/spywatcher/host/internal/ratelimit"
 	"github.com/spywatcher/spywatcher/host/internal/store"
 )
 
@@ -28,26 +29,48 @@ type Store interface {
 	presenceStore
 	eventStore
 	activityStore
+	adminStore
+	guildAccessStore
+	authSessionStore
+	Auditor
 	Ready(ctx context.Context) error
 }
 
-// Authenticator identifies the caller of a request.
+// Authenticator identifies the caller of a request. *auth.Authenticator
+// implements it; the WebSocket hub authenticates through the same one.
 type Authenticator interface {
 	Authenticate(r *http.Request) (auth.Principal, error)
 }
 
+// Enforcer is the authorization the API needs; *authz.Enforcer implements it.
+type Enforcer interface {
+	Authorizer
+	GrantManager
+}
+
 // Deps is everything the router needs.
 type Deps struct {
-	Store      Store
-	Ingest     Ingester
-	Auth       Authenticator
-	Gatherer   prometheus.Gatherer
-	Registerer prometheus.Registerer
+	Store    Store
+	Ingest   Ingester
+	Auth     Authenticator
+	Gatherer prometheus.Gatherer
 	// Plugins is the plugin host; nil leaves the plugin routes out.
 	Plugins      PluginHost
+	Registerer   prometheus.Registerer
 	Logger       *slog.Logger
 	MaxBodyBytes int64
 	Now          func() time.Time
+
+	// Authorization, sessions and limits (see access.go).
+	Authz       Enforcer
+	Passwords   PasswordLogin
+	Sessions    SessionService
+	Discord     DiscordLogin // nil: Discord login not configured
+	Limiter     ratelimit.Limiter
+	Limits      Limits
+	Security    Security
+	Argon2      auth.Argon2 // for passwords set through the admin API
+	DefaultTier string      // of new API keys
 }
 
 // Router builds the HTTP handler with every route of the host.
@@ -61,21 +84,32 @@ func Router(d Deps) (http.Handler, error) {
 	if d.MaxBodyBytes <= 0 {
 		d.MaxBodyBytes = 8 << 20
 	}
+	if d.Authz == nil || d.Auth == nil {
+		return nil, errors.New("api: Deps.Auth and Deps.Authz are required")
+	}
+	if d.Argon2.Time == 0 {
+		d.Argon2 = auth.DefaultArgon2
+	}
 	m, err := newHTTPMetrics(d.Registerer)
 	if err != nil {
 		return nil, err
 	}
 	e := errWriter{log: d.Logger}
-	guilds := &guildsHandler{store: d.Store, err: e}
+	g := &guard{authn: d.Auth, authz: d.Authz, limiter: d.Limiter, limits: d.Limits, audit: d.Store, log: d.Logger, err: e}
+	guilds := &guildsHandler{store: d.Store, err: e, visible: func(ctx context.Context, id string) bool { return g.can(ctx, id, "guild", "read") }}
 	members := &membersHandler{store: d.Store, now: d.Now, err: e}
 	presence := &presenceHandler{store: d.Store, err: e}
-	events := &eventsHandler{store: d.Store, ingest: d.Ingest, now: d.Now, maxBody: d.MaxBodyBytes, err: e}
+	events := &eventsHandler{store: d.Store, ingest: d.Ingest, now: d.Now, maxBody: d.MaxBodyBytes, err: e, allow: g.allow}
 	activity := &activityHandler{store: d.Store, now: d.Now, err: e}
 	health := &healthHandler{store: d.Store, err: e}
-	plugins := &pluginsHandler{host: d.Plugins, guilds: d.Store, maxBody: 1 << 20, err: e}
+	authn := &authHandler{passwords: d.Passwords, sessions: d.Sessions, discord: d.Discord, store: d.Store, roles: d.Authz, sec: d.Security, g: g, err: e}
+	keys := &apiKeysHandler{store: d.Store, links: d.Authz, tiers: d.Limits.Tiers, defTier: d.DefaultTier, g: g, now: d.Now, err: e}
+	admin := &adminHandler{store: d.Store, roles: d.Authz, argon2: d.Argon2, g: g, err: e}
+	guildAdmin := &guildAdminHandler{store: d.Store, enf: d.Authz, g: g, err: e}
+	plugins := &pluginsHandler{host: d.Plugins, guilds: d.Store, maxBody: 1 << 20, err: e, audit: g.record}
 
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, middleware.RealIP, recoverer(e), m.instrument, securityHeaders)
+	r.Use(middleware.RequestID, d.Security.realIP(), recoverer(e), m.instrument, d.Security.headers(d.MaxBodyBytes), g.limitIP)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) { e.write(w, r, notFound("no route "+r.URL.Path)) })
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		e.write(w, r, &Error{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Message: r.Method + " is not allowed on " + r.URL.Path})
@@ -87,35 +121,71 @@ func Router(d Deps) (http.Handler, error) {
 		r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(d.Gatherer, promhttp.HandlerOpts{}))
 	}
 
+	// Every /api/v1 route passes the guard, which runs after routing (so it
+	// knows the route) and checks what routeAccess says the route needs.
 	r.Route("/api/v1", func(r chi.Router) {
-		r.Use(authenticate(d.Auth, e))
-		r.Get("/openapi.json", serveOpenAPI)
-		r.Post("/events", events.ingestEvents)
-		r.Get("/guilds", guilds.list)
-		r.Get("/guilds/{guild}", guilds.get)
-		r.Get("/guilds/{guild}/channels", guilds.channels)
-		r.Get("/guilds/{guild}/members", members.list)
-		r.Get("/guilds/{guild}/members/{user}", members.get)
-		r.Get("/guilds/{guild}/presence", presence.get)
-		r.Get("/guilds/{guild}/events", events.list)
-		r.Get("/guilds/{guild}/activity", activity.get)
-		if d.Plugins != nil {
-			r.Get("/plugins", plugins.list)
-			r.Post("/plugins", plugins.install)
-			r.Get("/plugin-permissions", plugins.permissions)
-			r.Get("/plugins/{plugin}", plugins.get)
-			r.Delete("/plugins/{plugin}", plugins.uninstall)
-			r.Get("/guilds/{guild}/plugins", plugins.guildList)
-			r.Get("/guilds/{guild}/plugins/{plugin}", plugins.status)
-			r.Post("/guilds/{guild}/plugins/{plugin}/enable", plugins.setEnabled(true))
-			r.Post("/guilds/{guild}/plugins/{plugin}/disable", plugins.setEnabled(false))
-			r.Put("/guilds/{guild}/plugins/{plugin}/config", plugins.configure)
-			r.Post("/guilds/{guild}/plugins/{plugin}/grants", plugins.grant)
-			r.Delete("/guilds/{guild}/plugins/{plugin}/grants", plugins.revoke)
-			for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
-				r.MethodFunc(m, "/guilds/{guild}/plugins/{plugin}/http/*", plugins.serveRoute)
+		r.Group(func(r chi.Router) {
+			r.Use(g.middleware)
+			r.Get("/openapi.json", serveOpenAPI)
+			r.Post("/events", events.ingestEvents)
+			r.Get("/guilds", guilds.list)
+			r.Get("/guilds/{guild}", guilds.get)
+			r.Get("/guilds/{guild}/channels", guilds.channels)
+			r.Get("/guilds/{guild}/members", members.list)
+			r.Get("/guilds/{guild}/members/{user}", members.get)
+			r.Get("/guilds/{guild}/presence", presence.get)
+			r.Get("/guilds/{guild}/events", events.list)
+			r.Get("/guilds/{guild}/activity", activity.get)
+
+			r.Get("/guilds/{guild}/roles", guildAdmin.listRoles)
+			r.Put("/guilds/{guild}/roles/{account}", guildAdmin.setRole)
+			r.Delete("/guilds/{guild}/roles/{account}", guildAdmin.removeRole)
+			r.Get("/guilds/{guild}/access", guildAdmin.getAccess)
+			r.Put("/guilds/{guild}/access", guildAdmin.setAccess)
+			r.Get("/guilds/{guild}/audit", guildAdmin.audit)
+
+			r.Post("/auth/login", authn.login)
+			r.Post("/auth/refresh", authn.refresh)
+			r.Post("/auth/logout", authn.logout)
+			r.Get("/auth/me", authn.me)
+			r.Get("/auth/sessions", authn.listSessions)
+			r.Delete("/auth/sessions/{session}", authn.revokeSession)
+			r.Get("/auth/discord/login", authn.discordLogin)
+			r.Get("/auth/discord/callback", authn.discordCallback)
+			r.Get("/auth/apikeys", keys.list)
+			r.Post("/auth/apikeys", keys.create)
+			r.Delete("/auth/apikeys/{key}", keys.revoke)
+			r.Get("/auth/apikeys/{key}/usage", keys.usage)
+
+			r.Get("/admin/users", admin.listUsers)
+			r.Post("/admin/users", admin.createUser)
+			r.Get("/admin/users/{account}", admin.getUser)
+			r.Patch("/admin/users/{account}", admin.updateUser)
+			r.Delete("/admin/users/{account}", admin.deleteUser)
+			r.Get("/admin/users/{account}/sessions", admin.userSessions)
+			r.Delete("/admin/sessions/{session}", admin.revokeSession)
+			r.Get("/admin/apikeys", admin.listKeys)
+			r.Delete("/admin/apikeys/{key}", admin.revokeKey)
+			r.Get("/admin/audit", admin.audit)
+
+			if d.Plugins != nil {
+				r.Get("/plugins", plugins.list)
+				r.Post("/plugins", plugins.install)
+				r.Get("/plugin-permissions", plugins.permissions)
+				r.Get("/plugins/{plugin}", plugins.get)
+				r.Delete("/plugins/{plugin}", plugins.uninstall)
+				r.Get("/guilds/{guild}/plugins", plugins.guildList)
+				r.Get("/guilds/{guild}/plugins/{plugin}", plugins.status)
+				r.Post("/guilds/{guild}/plugins/{plugin}/enable", plugins.setEnabled(true))
+				r.Post("/guilds/{guild}/plugins/{plugin}/disable", plugins.setEnabled(false))
+				r.Put("/guilds/{guild}/plugins/{plugin}/config", plugins.configure)
+				r.Post("/guilds/{guild}/plugins/{plugin}/grants", plugins.grant)
+				r.Delete("/guilds/{guild}/plugins/{plugin}/grants", plugins.revoke)
+				for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+					r.MethodFunc(m, "/guilds/{guild}/plugins/{plugin}/http/*", plugins.serveRoute)
+				}
 			}
-		}
+		})
 	})
 	return r, nil
 }
@@ -125,24 +195,6 @@ type errWriter struct{ log *slog.Logger }
 
 func (e errWriter) write(w http.ResponseWriter, r *http.Request, err error) {
 	writeError(w, r, e.log, err)
-}
-
-func authenticate(a Authenticator, e errWriter) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			p, err := a.Authenticate(r)
-			if errors.Is(err, auth.ErrUnauthenticated) {
-				e.write(w, r, &Error{Status: http.StatusUnauthorized, Code: "unauthorized",
-					Message: "send Authorization: Bearer <token> with a valid admin token"})
-				return
-			}
-			if err != nil {
-				e.write(w, r, err)
-				return
-			}
-			next.ServeHTTP(w, r.WithContext(auth.WithPrincipal(r.Context(), p)))
-		})
-	}
 }
 
 func recoverer(e errWriter) func(http.Handler) http.Handler {
@@ -160,16 +212,6 @@ func recoverer(e errWriter) func(http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 		})
 	}
-}
-
-func securityHeaders(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("X-Frame-Options", "DENY")
-		next.ServeHTTP(w, r)
-	})
 }
 
 // routeOf returns the route pattern that served r, for metrics labels.

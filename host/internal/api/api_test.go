@@ -64,14 +64,16 @@ func newHarness(t *testing.T) *harness {
 	done := make(chan error, 1)
 	go func() { done <- p.Run(context.Background()) }()
 	t.Cleanup(func() { p.Close(); <-done })
+	d, _ := withAuth(t, st, Deps{Store: st, Ingest: p, Gatherer: reg, Registerer: reg,
+		MaxBodyBytes: 64 << 10, Now: func() time.Time { return now }}, nil)
 	ph, err := plugin.New(ctx, plugin.Config{Dir: filepath.Join(t.TempDir(), "plugins"), CacheDir: filepath.Join(guesttest.Dir(t), "cache")},
-		st, safehttp.New(safehttp.Options{}), bus.NewLocal(), reg)
+		st, d.Authz.(plugin.Policy), safehttp.New(safehttp.Options{}), bus.NewLocal(), reg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ph.Close(context.Background()) })
-	h, err := Router(Deps{Store: st, Ingest: p, Auth: auth.NewAuthenticator(st), Gatherer: reg, Registerer: reg,
-		Plugins: ph, MaxBodyBytes: 64 << 10, Now: func() time.Time { return now }})
+	d.Plugins = ph
+	h, err := Router(d)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,6 +34,9 @@ type eventsHandler struct {
 	now     func() time.Time
 	maxBody int64
 	err     errWriter
+	// allow checks the caller may write events in a guild (the guilds of
+	// an ingest request are in its body).
+	allow func(r *http.Request, guild, obj, act string) error
 }
 
 // MaxEventsPerRequest bounds one ingest request.
@@ -160,6 +163,10 @@ func (h *eventsHandler) ingestEvents(w http.ResponseWriter, r *http.Request) {
 			Message: fmt.Sprintf("%d events in one request; at most %d", len(items), MaxEventsPerRequest)})
 		return
 	}
+	if err := h.allowGuilds(r, items); err != nil {
+		h.err.write(w, r, err)
+		return
+	}
 	res := ingestResult{Received: len(items), Rejected: []rejectedItem{}}
 	ctx, cancel := context.WithTimeout(r.Context(), ingestWait)
 	defer cancel()
@@ -205,6 +212,26 @@ func (h *eventsHandler) ingestEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusAccepted, res)
+}
+
+// allowGuilds checks, before anything is queued, that the caller may
+// ingest into every guild the events name: one forbidden guild refuses the
+// whole request.
+func (h *eventsHandler) allowGuilds(r *http.Request, items []json.RawMessage) error {
+	seen := map[string]bool{}
+	for _, raw := range items {
+		var head struct {
+			GuildID string `json:"guild_id"`
+		}
+		if json.Unmarshal(raw, &head) != nil || seen[head.GuildID] || !event.IsSnowflake(head.GuildID) {
+			continue // malformed events are rejected one by one below
+		}
+		seen[head.GuildID] = true
+		if err := h.allow(r, head.GuildID, "events", "write"); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func describe(it rejectedItem) string {

@@ -17,13 +17,21 @@ type guildStore interface {
 type guildsHandler struct {
 	store guildStore
 	err   errWriter
+	// visible filters the list to the guilds the caller may see.
+	visible func(ctx context.Context, guildID string) bool
 }
 
 func (h *guildsHandler) list(w http.ResponseWriter, r *http.Request) {
-	gs, err := h.store.ListGuilds(r.Context())
+	all, err := h.store.ListGuilds(r.Context())
 	if err != nil {
 		h.err.write(w, r, err)
 		return
+	}
+	gs := all[:0]
+	for _, g := range all {
+		if h.visible(r.Context(), g.ID) {
+			gs = append(gs, g)
+		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"guilds": gs})
 }

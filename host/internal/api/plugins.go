@@ -39,6 +39,21 @@ type pluginsHandler struct {
 	guilds  guildChecker
 	maxBody int64
 	err     errWriter
+	// audit records a security-relevant action (nil: not recorded).
+	audit func(r *http.Request, action, target, guild, result, detail string)
+}
+
+// record audits an action on a plugin with the outcome err.
+func (h *pluginsHandler) record(r *http.Request, action, pluginID, guild string, err error, detail string) {
+	if h.audit == nil {
+		return
+	}
+	result := "ok"
+	if err != nil {
+		result = "error"
+		detail = strings.TrimSpace(detail + " " + truncate(err.Error(), 300))
+	}
+	h.audit(r, action, "plugin "+pluginID, guild, result, detail)
 }
 
 // maxArtifactBytes bounds an uploaded plugin.
@@ -119,6 +134,11 @@ func (h *pluginsHandler) install(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, err := h.host.Install(r.Context(), manifest, code)
+	id := "?"
+	if res.Manifest != nil {
+		id = res.Manifest.ID + "@" + res.Manifest.Version
+	}
+	h.record(r, "plugin.install", id, "", err, "")
 	if err != nil {
 		h.err.write(w, r, pluginErr(err))
 		return
@@ -127,7 +147,9 @@ func (h *pluginsHandler) install(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *pluginsHandler) uninstall(w http.ResponseWriter, r *http.Request) {
-	if err := h.host.Uninstall(r.Context(), pluginParam(r)); err != nil {
+	err := h.host.Uninstall(r.Context(), pluginParam(r))
+	h.record(r, "plugin.uninstall", pluginParam(r), "", err, "")
+	if err != nil {
 		h.err.write(w, r, pluginErr(err))
 		return
 	}
@@ -194,7 +216,9 @@ func (h *pluginsHandler) setEnabled(enabled bool) http.HandlerFunc {
 		if !ok {
 			return
 		}
-		if err := h.host.SetEnabled(r.Context(), id, guild, enabled); err != nil {
+		err := h.host.SetEnabled(r.Context(), id, guild, enabled)
+		h.record(r, map[bool]string{true: "plugin.enable", false: "plugin.disable"}[enabled], id, guild, err, "")
+		if err != nil {
 			h.err.write(w, r, pluginErr(err))
 			return
 		}
@@ -222,7 +246,9 @@ func (h *pluginsHandler) configure(w http.ResponseWriter, r *http.Request) {
 	if !h.decodeBody(w, r, &config) {
 		return
 	}
-	if err := h.host.Configure(r.Context(), id, guild, config); err != nil {
+	err := h.host.Configure(r.Context(), id, guild, config)
+	h.record(r, "plugin.configure", id, guild, err, "")
+	if err != nil {
 		h.err.write(w, r, pluginErr(err))
 		return
 	}
@@ -236,7 +262,7 @@ type grantBody struct {
 
 func principalName(ctx context.Context) string {
 	if p, ok := auth.PrincipalFrom(ctx); ok {
-		return p.Kind + ":" + p.ID
+		return p.Subject
 	}
 	return ""
 }
@@ -261,6 +287,15 @@ func (h *pluginsHandler) grant(w http.ResponseWriter, r *http.Request) {
 	default:
 		err = h.host.Grant(r.Context(), id, guild, body.Permissions, principalName(r.Context()))
 	}
+	detail := "all requested"
+	if !body.All {
+		var names []string
+		for _, p := range body.Permissions {
+			names = append(names, p.Name+strings.Join(p.Hosts, ","))
+		}
+		detail = strings.Join(names, " ")
+	}
+	h.record(r, "plugin.grant", id, guild, err, detail)
 	if err != nil {
 		h.err.write(w, r, pluginErr(err))
 		return
@@ -282,7 +317,9 @@ func (h *pluginsHandler) revoke(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if err := h.host.Revoke(r.Context(), id, guild, perms); err != nil {
+	err := h.host.Revoke(r.Context(), id, guild, perms)
+	h.record(r, "plugin.revoke", id, guild, err, strings.Join(perms, " "))
+	if err != nil {
 		h.err.write(w, r, pluginErr(err))
 		return
 	}
@@ -322,9 +359,7 @@ func (h *pluginsHandler) serveRoute(w http.ResponseWriter, r *http.Request) {
 			req.Headers[name] = v
 		}
 	}
-	if p, ok := auth.PrincipalFrom(r.Context()); ok && p.Kind == "user" {
-		req.UserID = p.ID
-	}
+	req.Caller = principalName(r.Context())
 	res, err := h.host.ServeRoute(r.Context(), id, guild, req)
 	if err != nil {
 		if e := pluginErr(err); e != err {

@@ -17,27 +17,35 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/spywatcher/spywatcher/host/internal/api"
 	"github.com/spywatcher/spywatcher/host/internal/auth"
+	"github.com/spywatcher/spywatcher/host/internal/authz"
 	"github.com/spywatcher/spywatcher/host/internal/bus"
 	"github.com/spywatcher/spywatcher/host/internal/config"
 	"github.com/spywatcher/spywatcher/host/internal/pipeline"
 	"github.com/spywatcher/spywatcher/host/internal/plugin"
+	"github.com/spywatcher/spywatcher/host/internal/ratelimit"
 	"github.com/spywatcher/spywatcher/host/internal/safehttp"
 	"github.com/spywatcher/spywatcher/host/internal/store"
 )
 
 // App is a built host.
 type App struct {
-	cfg     *config.Config
-	log     *slog.Logger
-	Store   *store.Store
-	Bus     *bus.Local
-	Pipe    *pipeline.Pipeline
+	cfg   *config.Config
+	log   *slog.Logger
+	Store *store.Store
+	Bus   *bus.Local
+	Pipe  *pipeline.Pipeline
+	// Authz is the one enforcer (users, API keys, plugins).
+	Authz *authz.Enforcer
+	// Plugins is the plugin host.
 	Plugins *plugin.Host
-	reg     *prometheus.Registry
-	out     io.Writer
+	// Redis is the shared client when SPYWATCHER_REDIS_URL is set, else nil.
+	Redis *redis.Client
+	reg   *prometheus.Registry
+	out   io.Writer
 }
 
 // NewLogger returns the host's structured logger as configured.
@@ -72,16 +80,40 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Write
 		st.Close()
 		return nil, err
 	}
-	ph, err := NewPluginHost(ctx, cfg, st, b, reg, log)
+	rdb, err := openRedis(ctx, cfg.RedisURL)
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
-	return &App{cfg: cfg, log: log, Store: st, Bus: b, Pipe: p, Plugins: ph, reg: reg, out: out}, nil
+	// Policy changes reach the other instances through Redis at once; a
+	// cheap poll of the rules' version also picks up what the CLI (or an
+	// instance without Redis) changed.
+	var notifier authz.Notifier = bus.NewSignals()
+	if rdb != nil {
+		notifier = bus.NewRedisSignals(rdb, log)
+	}
+	enf, err := authz.New(ctx, st, authz.Options{Notifier: notifier, Logger: log, PollEvery: 2 * time.Second})
+	if err != nil {
+		st.Close()
+		if rdb != nil {
+			rdb.Close()
+		}
+		return nil, err
+	}
+	ph, err := NewPluginHost(ctx, cfg, st, enf, b, reg, log)
+	if err != nil {
+		enf.Close()
+		st.Close()
+		if rdb != nil {
+			rdb.Close()
+		}
+		return nil, err
+	}
+	return &App{cfg: cfg, log: log, Store: st, Bus: b, Pipe: p, Authz: enf, Plugins: ph, Redis: rdb, reg: reg, out: out}, nil
 }
 
 // NewPluginHost builds the plugin host as configured; the CLI uses it too.
-func NewPluginHost(ctx context.Context, cfg *config.Config, st *store.Store, b *bus.Local, reg prometheus.Registerer, log *slog.Logger) (*plugin.Host, error) {
+func NewPluginHost(ctx context.Context, cfg *config.Config, st *store.Store, policy plugin.Policy, b *bus.Local, reg prometheus.Registerer, log *slog.Logger) (*plugin.Host, error) {
 	return plugin.New(ctx, plugin.Config{
 		Dir:               filepath.Join(cfg.DataDir, "plugins"),
 		CacheDir:          filepath.Join(cfg.DataDir, "plugin-cache"),
@@ -90,13 +122,80 @@ func NewPluginHost(ctx context.Context, cfg *config.Config, st *store.Store, b *
 		FetchAllowPrivate: cfg.FetchAllowPrivate,
 		FlushInterval:     cfg.FlushInterval,
 		Logger:            log,
-	}, st, safehttp.New(safehttp.Options{}), b, reg)
+	}, st, policy, safehttp.New(safehttp.Options{}), b, reg)
 }
 
-// Close releases the plugin host and the store.
+// openRedis connects to url ("" means no Redis).
+func openRedis(ctx context.Context, url string) (*redis.Client, error) {
+	if url == "" {
+		return nil, nil
+	}
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, errors.New("redis: invalid SPYWATCHER_REDIS_URL") // the URL may hold a password: not echoed
+	}
+	rdb := redis.NewClient(opts)
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := rdb.Ping(pctx).Err(); err != nil {
+		rdb.Close()
+		return nil, fmt.Errorf("redis: cannot reach %s: %w", opts.Addr, err)
+	}
+	return rdb, nil
+}
+
+// Close releases the enforcer, Redis and the store.
 func (a *App) Close() error {
 	a.Plugins.Close(context.Background())
+	a.Authz.Close()
+	if a.Redis != nil {
+		a.Redis.Close()
+	}
 	return a.Store.Close()
+}
+
+// authDeps builds sessions, logins, API key accounting and rate limits.
+func (a *App) authDeps(ctx context.Context) (api.Deps, *auth.UsageRecorder, error) {
+	c := a.cfg
+	tiers, err := auth.ParseTiers(c.APIKeyTiers)
+	if err != nil {
+		return api.Deps{}, nil, err
+	}
+	if _, ok := tiers[c.APIKeyTier]; !ok {
+		return api.Deps{}, nil, fmt.Errorf("config: --api-key-tier %q is not one of --api-key-tiers (%v)", c.APIKeyTier, auth.TierNames(tiers))
+	}
+	keys, err := auth.NewKeyring(ctx, a.Store, auth.KeyringConfig{SecretKey: c.SecretKey, Rotate: c.SigningKeyRotation, TokenTTL: c.AccessTokenTTL, Logger: a.log})
+	if err != nil {
+		return api.Deps{}, nil, err
+	}
+	sessions := auth.NewSessions(a.Store, keys, c.SessionTTL, nil)
+	passwords, err := auth.NewPasswords(a.Store, auth.DefaultArgon2, nil)
+	if err != nil {
+		return api.Deps{}, nil, err
+	}
+	usage := auth.NewUsageRecorder(a.Store, nil)
+	var limiter ratelimit.Limiter = ratelimit.NewMemory(nil)
+	if a.Redis != nil {
+		limiter = ratelimit.NewRedis(a.Redis, "spywatcher:rl:")
+	}
+	d := api.Deps{
+		Auth:        auth.NewAuthenticator(a.Store).WithUsers(sessions, a.Store, a.Store, usage),
+		Authz:       a.Authz,
+		Passwords:   passwords,
+		Sessions:    sessions,
+		Limiter:     limiter,
+		Limits:      api.Limits{PerIP: c.RateLimitIP, PerPrincipal: c.RateLimitUser, Login: c.RateLimitLogin, Tiers: tiers},
+		Security:    api.Security{CookieSecure: c.CookieSecure, CORSOrigins: c.CORSOrigins, TrustedProxies: c.TrustedProxies},
+		Argon2:      auth.DefaultArgon2,
+		DefaultTier: c.APIKeyTier,
+	}
+	if c.Discord.ClientID != "" {
+		d.Discord = auth.NewDiscord(auth.DiscordConfig{
+			ClientID: c.Discord.ClientID, ClientSecret: c.Discord.ClientSecret, RedirectURL: c.Discord.RedirectURL,
+			AuthorizeURL: c.Discord.AuthorizeURL, TokenURL: c.Discord.TokenURL, APIURL: c.DiscordAPIURL,
+		}, a.Store, a.Authz, nil, nil)
+	}
+	return d, usage, nil
 }
 
 // Source is something that feeds events until its context ends.
@@ -117,13 +216,25 @@ func (a *App) Serve(ctx context.Context, sources ...Source) error {
 	if generated != "" {
 		fmt.Fprintf(a.out, "\n  Admin token (shown once, stored hashed; keep it safe):\n\n      %s\n\n", generated)
 	}
-	handler, err := api.Router(api.Deps{
-		Store: a.Store, Ingest: a.Pipe, Auth: auth.NewAuthenticator(a.Store),
-		Gatherer: a.reg, Registerer: a.reg, Logger: a.log, MaxBodyBytes: a.cfg.MaxBodyBytes, Plugins: a.Plugins,
-	})
+	d, usage, err := a.authDeps(ctx)
 	if err != nil {
 		return err
 	}
+	d.Store, d.Ingest, d.Gatherer, d.Registerer, d.Logger, d.MaxBodyBytes = a.Store, a.Pipe, a.reg, a.reg, a.log, a.cfg.MaxBodyBytes
+	d.Plugins = a.Plugins
+	handler, err := api.Router(d)
+	if err != nil {
+		return err
+	}
+	usageCtx, stopUsage := context.WithCancel(context.WithoutCancel(ctx))
+	usageDone := make(chan struct{})
+	go func() {
+		defer close(usageDone)
+		if err := usage.Run(usageCtx, 10*time.Second); err != nil {
+			a.log.Error("api key usage not saved", "err", err)
+		}
+	}()
+	defer func() { stopUsage(); <-usageDone }()
 	ln, err := net.Listen("tcp", a.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w (is another spywatcher running? set --addr or SPYWATCHER_ADDR)", a.cfg.Addr, err)

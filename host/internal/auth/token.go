@@ -1,6 +1,9 @@
-// Package auth identifies who is calling the host. For now that is the
-// instance admin, holding an admin token; user accounts, sessions and API
-// keys build on the same Principal.
+// Package auth identifies who is calling the host: the instance admin
+// holding the bootstrap admin token, people logged in with a password or
+// through Discord (JWT access tokens with rotating refresh tokens, as a
+// Bearer token or the dashboard's cookie), and programs holding API keys.
+// Authenticator.Authenticate is the one function that turns a request into
+// a Principal, for the REST API and the WebSocket hub alike.
 package auth
 
 import (
@@ -11,12 +14,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/http"
-	"strings"
-	"sync"
 	"time"
-
-	"github.com/spywatcher/spywatcher/host/internal/store"
 )
 
 // TokenStore keeps admin token hashes.
@@ -24,13 +22,6 @@ type TokenStore interface {
 	AddAdminToken(ctx context.Context, id, hash string) error
 	AdminTokenID(ctx context.Context, hash string) (string, error)
 	CountAdminTokens(ctx context.Context) (int, error)
-}
-
-// Principal is an authenticated caller.
-type Principal struct {
-	Kind  string // "admin_token"
-	ID    string
-	Admin bool
 }
 
 // ErrUnauthenticated means the request carries no valid credential.
@@ -78,67 +69,6 @@ func EnsureAdminToken(ctx context.Context, ts TokenStore, configured string) (ge
 	return tok, nil
 }
 
-// Authenticator checks bearer tokens, remembering recent answers so that a
-// busy dashboard does not cost a database read per request.
-type Authenticator struct {
-	store TokenStore
-	ttl   time.Duration
-	now   func() time.Time
-
-	mu    sync.Mutex
-	cache map[string]cached
-}
-
-type cached struct {
-	p       Principal
-	ok      bool
-	expires time.Time
-}
-
-// NewAuthenticator returns an Authenticator over ts.
-func NewAuthenticator(ts TokenStore) *Authenticator {
-	return &Authenticator{store: ts, ttl: 30 * time.Second, now: time.Now, cache: map[string]cached{}}
-}
-
-// Authenticate returns the principal of a request or ErrUnauthenticated.
-func (a *Authenticator) Authenticate(r *http.Request) (Principal, error) {
-	h := r.Header.Get("Authorization")
-	scheme, tok, found := strings.Cut(h, " ")
-	if !found || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" || len(tok) > 512 {
-		return Principal{}, ErrUnauthenticated
-	}
-	hash := HashToken(strings.TrimSpace(tok))
-	now := a.now()
-	a.mu.Lock()
-	c, hit := a.cache[hash]
-	a.mu.Unlock()
-	if hit && now.Before(c.expires) {
-		if !c.ok {
-			return Principal{}, ErrUnauthenticated
-		}
-		return c.p, nil
-	}
-	id, err := a.store.AdminTokenID(r.Context(), hash)
-	c = cached{expires: now.Add(a.ttl)}
-	switch {
-	case err == nil:
-		c.ok, c.p = true, Principal{Kind: "admin_token", ID: id, Admin: true}
-	case errors.Is(err, store.ErrNotFound):
-	default:
-		return Principal{}, fmt.Errorf("auth: look up token: %w", err)
-	}
-	a.mu.Lock()
-	if len(a.cache) > 10000 { // bound memory under a flood of bad tokens
-		clear(a.cache)
-	}
-	a.cache[hash] = c
-	a.mu.Unlock()
-	if !c.ok {
-		return Principal{}, ErrUnauthenticated
-	}
-	return c.p, nil
-}
-
 type principalKey struct{}
 
 // WithPrincipal returns ctx carrying p.
@@ -151,3 +81,6 @@ func PrincipalFrom(ctx context.Context) (Principal, bool) {
 	p, ok := ctx.Value(principalKey{}).(Principal)
 	return p, ok
 }
+
+// NewAccountID returns a fresh random account ID.
+func NewAccountID() string { return randomID() }

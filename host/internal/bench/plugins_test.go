@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/spywatcher/spywatcher/host/internal/authz"
 	"github.com/spywatcher/spywatcher/host/internal/bus"
 	"github.com/spywatcher/spywatcher/host/internal/ingest/simulate"
 	"github.com/spywatcher/spywatcher/host/internal/pipeline"
@@ -54,8 +55,13 @@ func BenchmarkIngestWithPlugins(b *testing.B) {
 				}
 				reg := prometheus.NewRegistry()
 				bs := bus.NewLocal()
+				enf, err := authz.New(ctx, st, authz.Options{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer enf.Close()
 				h, err := plugin.New(ctx, plugin.Config{Dir: filepath.Join(dir, "plugins"), CacheDir: filepath.Join(guesttest.Dir(b), "cache")},
-					st, safehttp.New(safehttp.Options{}), bs, reg)
+					st, enf, safehttp.New(safehttp.Options{}), bs, reg)
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -39,6 +39,8 @@ func commands() map[string]command {
 		"replay":   {"ingest JSONL files of events or raw gateway dispatches", replayCmd},
 		"simulate": {"write a simulated guild's events as JSONL (and its ground truth)", simulateCmd},
 		"record":   {"write the raw Discord gateway dispatches the bot receives as JSONL (for replay)", recordCmd},
+		"user":     {"manage accounts: create [--admin], list, role, passwd", userCmd},
+		"apikey":   {"manage API keys: create, list, revoke", apikeyCmd},
 		"version":  {"print the version", func(_ context.Context, _ []string, env Env) error { fmt.Fprintln(env.Stdout, Version); return nil }},
 	}
 }

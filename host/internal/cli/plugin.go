@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/spywatcher/spywatcher/host/internal/app"
+	"github.com/spywatcher/spywatcher/host/internal/authz"
 	"github.com/spywatcher/spywatcher/host/internal/bus"
 	"github.com/spywatcher/spywatcher/host/internal/plugin"
 	"github.com/spywatcher/spywatcher/host/internal/store"
@@ -87,7 +88,12 @@ func pluginCmd(ctx context.Context, args []string, env Env) error {
 		return err
 	}
 	defer st.Close()
-	h, err := app.NewPluginHost(ctx, cfg, st, bus.NewLocal(), nil, log)
+	enf, err := authz.New(ctx, st, authz.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer enf.Close()
+	h, err := app.NewPluginHost(ctx, cfg, st, enf, bus.NewLocal(), nil, log)
 	if err != nil {
 		return err
 	}

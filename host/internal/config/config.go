@@ -56,6 +56,30 @@ type Config struct {
 	PluginMemoryMB        int
 	PluginQuarantineAfter int
 	FetchAllowPrivate     []netip.Prefix
+
+	SecretKey          string
+	AccessTokenTTL     time.Duration
+	SessionTTL         time.Duration
+	SigningKeyRotation time.Duration
+	CookieSecure       string
+	CORSOrigins        []string
+	TrustedProxies     []netip.Prefix
+	RateLimitIP        int
+	RateLimitUser      int
+	RateLimitLogin     int
+	APIKeyTiers        string
+	APIKeyTier         string
+	Discord            DiscordConfig
+}
+
+// DiscordConfig is the Discord OAuth2 application; empty ClientID turns
+// Discord login off. Its REST calls go to DiscordAPIURL, like the gateway's.
+type DiscordConfig struct {
+	ClientID     string
+	ClientSecret string
+	RedirectURL  string
+	AuthorizeURL string
+	TokenURL     string
 }
 
 // DSN returns the database to use: DatabaseURL, or the SQLite file in DataDir.
@@ -210,6 +234,78 @@ func Settings() []Setting {
 				}
 				return strings.Join(parts, ",")
 			}},
+
+		secret(str("secret-key", "SPYWATCHER_SECRET_KEY", "", "seals the access token signing keys stored in the database (at least 32 characters); changing it logs everyone out",
+			func(c *Config) *string { return &c.SecretKey }, minLen(32))),
+		duration("access-token-ttl", "SPYWATCHER_ACCESS_TOKEN_TTL", "15m", "lifetime of an access token (JWT)",
+			func(c *Config) *time.Duration { return &c.AccessTokenTTL }),
+		duration("session-ttl", "SPYWATCHER_SESSION_TTL", "720h", "how long a login lasts without logging in again (refresh token lifetime)",
+			func(c *Config) *time.Duration { return &c.SessionTTL }),
+		duration("signing-key-rotation", "SPYWATCHER_SIGNING_KEY_ROTATION", "24h", "how often a new access token signing key is made",
+			func(c *Config) *time.Duration { return &c.SigningKeyRotation }),
+		str("cookie-secure", "SPYWATCHER_COOKIE_SECURE", "auto", "Secure session cookies: auto (when the request came over TLS, or X-Forwarded-Proto says https), always or never",
+			func(c *Config) *string { return &c.CookieSecure }, oneOf("auto", "always", "never")),
+		{Name: "cors-origins", Env: "SPYWATCHER_CORS_ORIGINS", Default: "", Usage: "comma-separated origins (https://dash.example) whose pages may call the API with credentials",
+			apply: func(c *Config, v string) error {
+				c.CORSOrigins = nil
+				for _, o := range strings.Split(v, ",") {
+					if o = strings.TrimSpace(o); o == "" {
+						continue
+					}
+					if !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") || strings.Count(o, "/") != 2 {
+						return fmt.Errorf("origin %q must be scheme://host[:port]", o)
+					}
+					c.CORSOrigins = append(c.CORSOrigins, o)
+				}
+				return nil
+			},
+			get: func(c *Config) string { return strings.Join(c.CORSOrigins, ",") }},
+		{Name: "trusted-proxies", Env: "SPYWATCHER_TRUSTED_PROXIES", Default: "127.0.0.1/32,::1/128", Usage: "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed",
+			apply: func(c *Config, v string) error {
+				c.TrustedProxies = nil
+				for _, s := range strings.Split(v, ",") {
+					if s = strings.TrimSpace(s); s == "" {
+						continue
+					}
+					p, err := netip.ParsePrefix(s)
+					if err != nil {
+						a, aerr := netip.ParseAddr(s)
+						if aerr != nil {
+							return fmt.Errorf("%q is not an address or CIDR", s)
+						}
+						p = netip.PrefixFrom(a, a.BitLen())
+					}
+					c.TrustedProxies = append(c.TrustedProxies, p.Masked())
+				}
+				return nil
+			},
+			get: func(c *Config) string {
+				out := make([]string, len(c.TrustedProxies))
+				for i, p := range c.TrustedProxies {
+					out[i] = p.String()
+				}
+				return strings.Join(out, ",")
+			}},
+		integer("rate-limit-ip", "SPYWATCHER_RATE_LIMIT_IP", "1200", "requests per minute from one address (0: unlimited)",
+			func(c *Config) *int { return &c.RateLimitIP }, 0, 10_000_000),
+		integer("rate-limit-user", "SPYWATCHER_RATE_LIMIT_USER", "1200", "requests per minute of one logged-in user or admin token (0: unlimited)",
+			func(c *Config) *int { return &c.RateLimitUser }, 0, 10_000_000),
+		integer("rate-limit-login", "SPYWATCHER_RATE_LIMIT_LOGIN", "20", "login and token refresh attempts per minute from one address",
+			func(c *Config) *int { return &c.RateLimitLogin }, 1, 1_000_000),
+		str("api-key-tiers", "SPYWATCHER_API_KEY_TIERS", "free=60/10000,standard=600/200000,unlimited=100000/1000000000", "API key tiers: name=requestsPerMinute/requestsPerDay, comma-separated",
+			func(c *Config) *string { return &c.APIKeyTiers }, validTiers),
+		str("api-key-tier", "SPYWATCHER_API_KEY_TIER", "standard", "tier of new API keys when none is asked for",
+			func(c *Config) *string { return &c.APIKeyTier }, nonEmpty),
+		str("discord-client-id", "SPYWATCHER_DISCORD_CLIENT_ID", "", "Discord OAuth2 application ID; empty turns Discord login off",
+			func(c *Config) *string { return &c.Discord.ClientID }, func(string) error { return nil }),
+		secret(str("discord-client-secret", "SPYWATCHER_DISCORD_CLIENT_SECRET", "", "Discord OAuth2 client secret",
+			func(c *Config) *string { return &c.Discord.ClientSecret }, func(string) error { return nil })),
+		str("discord-redirect-url", "SPYWATCHER_DISCORD_REDIRECT_URL", "http://127.0.0.1:8080/api/v1/auth/discord/callback", "this host's callback URL as registered with Discord",
+			func(c *Config) *string { return &c.Discord.RedirectURL }, validHTTPURL),
+		str("discord-authorize-url", "SPYWATCHER_DISCORD_AUTHORIZE_URL", "https://discord.com/oauth2/authorize", "Discord's OAuth2 authorization endpoint",
+			func(c *Config) *string { return &c.Discord.AuthorizeURL }, validHTTPURL),
+		str("discord-token-url", "SPYWATCHER_DISCORD_TOKEN_URL", "https://discord.com/api/oauth2/token", "Discord's OAuth2 token endpoint",
+			func(c *Config) *string { return &c.Discord.TokenURL }, validHTTPURL),
 	}
 }
 
@@ -507,6 +603,38 @@ func validHTTPURL(v string) error {
 	u, err := url.Parse(v)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return errors.New("must be an http:// or https:// URL")
+	}
+	return nil
+}
+
+func minLen(n int) func(string) error {
+	return func(v string) error {
+		if v != "" && len(v) < n {
+			return fmt.Errorf("must be at least %d characters", n)
+		}
+		return nil
+	}
+}
+
+// validTiers checks the syntax name=perMinute/perDay,...
+func validTiers(v string) error {
+	n := 0
+	for _, part := range strings.Split(v, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		name, lim, ok := strings.Cut(part, "=")
+		pm, pd, ok2 := strings.Cut(lim, "/")
+		m, err1 := strconv.Atoi(pm)
+		d, err2 := strconv.Atoi(pd)
+		if !ok || !ok2 || name == "" || err1 != nil || err2 != nil || m < 1 || d < 1 {
+			return fmt.Errorf("tier %q: want name=perMinute/perDay", part)
+		}
+		n++
+	}
+	if n == 0 {
+		return errors.New("name at least one tier")
 	}
 	return nil
 }

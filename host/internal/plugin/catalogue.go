@@ -2,7 +2,9 @@ package plugin
 
 import (
 	"sort"
+	"sync"
 
+	"github.com/spywatcher/spywatcher/permissions"
 	"github.com/spywatcher/spywatcher/sdk/go/event"
 )
 
@@ -46,32 +48,29 @@ const (
 	PermScoresWrite  = "scores.write"
 )
 
-var catalogue = []Permission{
-	{PermPresenceRead, "Receive presence updates: when each member is online, idle or busy, on which devices (desktop, mobile, web), and what they are playing or listening to.", RiskMedium},
-	{PermMessageRead, "Receive message events: who posted, edited or deleted a message, where and when, its length, attachments and mentions — not what it says.", RiskMedium},
-	{PermContentRead, "Read the text of messages. Together with key-value storage the plugin can keep copies of what members write.", RiskHigh},
-	{PermTypingRead, "Receive typing indicators: who starts typing in which channel, and when.", RiskLow},
-	{PermMemberEvents, "Receive joins, leaves and member updates (nickname and role changes).", RiskMedium},
-	{PermBanRead, "Receive bans and unbans, with the ban reason.", RiskMedium},
-	{PermVoiceRead, "Receive voice state changes: who joins or leaves voice channels, mutes or streams.", RiskMedium},
-	{PermGuildRead, "Receive changes to the server's name and channels.", RiskLow},
-	{PermMembersRead, "Look up any member's profile: names, roles, join date, last seen, message count.", RiskMedium},
-	{PermActivityRead, "Read hourly activity counts of the server and of each member.", RiskLow},
-	{PermKVRead, "Read the data the plugin stored for this server.", RiskLow},
-	{PermKVWrite, "Store data for this server, up to the plugin's storage quota.", RiskLow},
-	{PermMetricsWrite, "Publish counters in the host's metrics, labelled with the plugin and server.", RiskLow},
-	{PermEventsEmit, "Send its own events to this server's live dashboards.", RiskLow},
-	{PermRoutesServe, "Serve pages and API endpoints under the plugin's path, to people who can reach this server's API.", RiskMedium},
-	{PermHTTPFetch, "Send HTTP requests to the internet hosts listed in the grant (never to private or internal addresses).", RiskHigh},
-	{PermScoresWrite, "Compute scores about members that moderators see, from statistics the host prepares.", RiskMedium},
-}
+// catalogue is the plugin part of permissions/catalogue.json, the one
+// catalogue for people, API keys and plugins. A test checks that every
+// permission named here is in it.
+var catalogue = sync.OnceValue(func() []Permission {
+	all, err := permissions.Catalogue()
+	if err != nil {
+		return nil // the embedded file is checked by permissions' tests
+	}
+	var out []Permission
+	for _, p := range all {
+		if p.Subject == "plugin" {
+			out = append(out, Permission{Name: p.Object, Grants: p.Description, Risk: Risk(p.Risk)})
+		}
+	}
+	return out
+})
 
 // Catalogue returns every permission a plugin may request.
-func Catalogue() []Permission { return append([]Permission(nil), catalogue...) }
+func Catalogue() []Permission { return append([]Permission(nil), catalogue()...) }
 
 // LookupPermission returns the catalogue entry for name.
 func LookupPermission(name string) (Permission, bool) {
-	for _, p := range catalogue {
+	for _, p := range catalogue() {
 		if p.Name == name {
 			return p, true
 		}

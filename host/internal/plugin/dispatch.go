@@ -239,7 +239,7 @@ func (d *dispatcher) deliverOne(ctx context.Context, pluginID, guild string, q *
 	if n == 0 {
 		return false
 	}
-	input, err := encodeBatch(l.m, guild, batch, snap.allowed(pluginID, guild, PermContentRead))
+	input, err := encodeBatch(l.m, guild, batch, d.h.permitted(pluginID, guild, PermContentRead))
 	if err != nil {
 		d.h.log.Error("encode batch", "plugin", pluginID, "err", err)
 		return more

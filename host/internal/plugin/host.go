@@ -69,6 +69,23 @@ type Store interface {
 	DataStore
 }
 
+// Policy decides and records what plugins are granted; *authz.Enforcer (the
+// casbin enforcer shared with people and API keys) implements it. Plugin
+// grants are policies with the plugin as subject, the guild as domain, the
+// permission as object and "use" as action.
+type Policy interface {
+	Enforce(sub, dom, obj, act string) (bool, error)
+	Grant(ctx context.Context, sub, dom, obj, act string) error
+	Revoke(ctx context.Context, sub, dom, obj, act string) (bool, error)
+	RemoveSubject(ctx context.Context, sub string) error
+}
+
+// useAction is the action of every plugin grant.
+const useAction = "use"
+
+// subject is a plugin's subject in policies.
+func subject(pluginID string) string { return "plugin:" + pluginID }
+
 // Fetcher sends outbound HTTP for plugins; *safehttp.Client implements it.
 type Fetcher interface {
 	Do(ctx context.Context, p safehttp.Policy, req safehttp.Request) (safehttp.Response, error)
@@ -98,6 +115,7 @@ type Config struct {
 type Host struct {
 	cfg    Config
 	st     Store
+	policy Policy
 	engine *wasm.Engine
 	pool   *pool
 	fetch  Fetcher
@@ -118,7 +136,7 @@ type Host struct {
 
 // New returns a host over st. Call Start to begin dispatching and Close at
 // shutdown.
-func New(ctx context.Context, cfg Config, st Store, fetch Fetcher, emit Emitter, reg prometheus.Registerer) (*Host, error) {
+func New(ctx context.Context, cfg Config, st Store, policy Policy, fetch Fetcher, emit Emitter, reg prometheus.Registerer) (*Host, error) {
 	if cfg.Dir == "" {
 		return nil, errors.New("plugin: Config.Dir is required")
 	}
@@ -140,7 +158,7 @@ func New(ctx context.Context, cfg Config, st Store, fetch Fetcher, emit Emitter,
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	h := &Host{cfg: cfg, st: st, fetch: fetch, emit: emit, log: cfg.Logger, failures: map[[2]string]int{}}
+	h := &Host{cfg: cfg, st: st, policy: policy, fetch: fetch, emit: emit, log: cfg.Logger, failures: map[[2]string]int{}}
 	m, err := newMetrics(reg, h)
 	if err != nil {
 		return nil, err
@@ -191,13 +209,25 @@ func (s *snapshot) state(pluginID, guildID string) *guildState {
 	return s.states[[2]string{pluginID, guildID}]
 }
 
-// allowed reports whether a plugin holds a permission in a guild now.
+// allowed reports whether a plugin holds a permission in a guild, as of the
+// snapshot; it routes events. Host functions ask the policy at call time
+// (Host.permitted), so a revocation made anywhere applies to the next call.
 func (s *snapshot) allowed(pluginID, guildID, perm string) bool {
 	st := s.state(pluginID, guildID)
 	if st == nil {
 		return false
 	}
 	_, ok := st.grants[perm]
+	return ok
+}
+
+// permitted asks the policy whether a plugin holds a permission in a guild.
+func (h *Host) permitted(pluginID, guildID, perm string) bool {
+	ok, err := h.policy.Enforce(subject(pluginID), guildID, perm, useAction)
+	if err != nil {
+		h.log.Error("plugin permission check", "plugin", pluginID, "guild", guildID, "permission", perm, "err", err)
+		return false
+	}
 	return ok
 }
 

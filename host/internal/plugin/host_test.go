@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/spywatcher/spywatcher/host/internal/authz"
 	"github.com/spywatcher/spywatcher/host/internal/bus"
 	"github.com/spywatcher/spywatcher/host/internal/plugin/guesttest"
 	"github.com/spywatcher/spywatcher/host/internal/safehttp"
@@ -49,6 +50,7 @@ const (
 type fixture struct {
 	t      testing.TB
 	st     *store.Store
+	enf    *authz.Enforcer
 	h      *Host
 	bus    *bus.Local
 	reg    *prometheus.Registry
@@ -75,13 +77,17 @@ func (f *fixture) start(_ map[string]any) {
 		t.Fatal(err)
 	}
 	f.st, f.bus, f.reg = st, bus.NewLocal(), prometheus.NewRegistry()
+	f.enf, err = authz.New(ctx, st, authz.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	f.h, err = New(ctx, Config{
 		// One compilation cache for the whole run: compiling a Go guest is
 		// the slow part, especially under the race detector.
 		Dir: filepath.Join(f.dir, "plugins"), CacheDir: filepath.Join(guestCacheDir(t), "cache"),
 		QuarantineAfter: 3, Refresh: 20 * time.Millisecond, FlushInterval: 5 * time.Millisecond,
 		FetchAllowPrivate: []netip.Prefix{netip.MustParsePrefix("127.0.0.2/32")},
-	}, st, safehttp.New(safehttp.Options{}), f.bus, f.reg)
+	}, st, f.enf, safehttp.New(safehttp.Options{}), f.bus, f.reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,6 +107,7 @@ func (f *fixture) stop() {
 	f.cancel()
 	<-f.done
 	f.h.Close(context.Background())
+	f.enf.Close()
 	f.st.Close()
 	f.cancel = nil
 }
@@ -374,12 +381,22 @@ func TestContentNeedsItsPermission(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	f.install("counter", "1.0.0", "good", nil)
+	if need, _ := f.h.NeedsMessageContent(ctx); need {
+		t.Fatal("message content intent wanted with no plugin running")
+	}
 	f.enableAll("counter", guildA) // grants everything requested, content included
+	if need, _ := f.h.NeedsMessageContent(ctx); !need {
+		t.Fatal("a running plugin granted message.content.read does not make the gateway ask for content")
+	}
 	f.bus.Publish(ctx, []event.Event{messageEvent(guildA)})
 	eventually(t, "delivery", func() bool { return f.counts("counter", guildA)["message.create"] == 1 })
 	res, _ := f.route("counter", guildA, "/last-message")
 	if !strings.Contains(string(res.Body), "secret") {
 		t.Fatalf("granted message.content.read but no content: %s", res.Body)
+	}
+	f.h.Revoke(ctx, "counter", guildA, []string{PermContentRead})
+	if need, _ := f.h.NeedsMessageContent(ctx); need {
+		t.Fatal("content intent still wanted after the grant was revoked")
 	}
 }
 

@@ -52,7 +52,7 @@ func (h *Host) serveHostFunction(ctx context.Context, name string, req []byte) [
 		return respond(nil, &hostError{Code: "internal", Message: "host function called outside a plugin call"})
 	}
 	id := s.l.m.ID
-	if perm := hostFunctionPermission[name]; perm != "" && !s.snap.allowed(id, s.guild, perm) {
+	if perm := hostFunctionPermission[name]; perm != "" && !h.permitted(id, s.guild, perm) {
 		s.denied++
 		h.m.hostCalls.WithLabelValues(id, name, "denied").Inc()
 		msg := fmt.Sprintf("%s needs the permission %s, which %s is not granted in guild %s", name, perm, id, s.guild)

@@ -161,6 +161,9 @@ func (h *Host) Uninstall(ctx context.Context, id string) error {
 		}
 		return err
 	}
+	if err := h.policy.RemoveSubject(ctx, subject(id)); err != nil {
+		return err
+	}
 	os.RemoveAll(filepath.Join(h.cfg.Dir, id)) //nolint:errcheck // the record is gone; leftovers are harmless
 	h.log.Info("plugin uninstalled", "plugin", id)
 	return h.rebuild(ctx)
@@ -238,6 +241,14 @@ func (h *Host) Grant(ctx context.Context, pluginID, guildID string, reqs []Grant
 		}
 		grants = append(grants, store.PluginGrant{Permission: r.Name, Hosts: hosts, GrantedBy: by})
 	}
+	// The policy decides; the store keeps what a policy cannot say (the
+	// hosts of http.fetch, who granted and when) and moves the plugin state
+	// version so every host rebuilds its picture.
+	for _, g := range grants {
+		if err := h.policy.Grant(ctx, subject(pluginID), guildID, g.Permission, useAction); err != nil {
+			return err
+		}
+	}
 	if err := h.st.GrantPlugin(ctx, pluginID, guildID, grants); err != nil {
 		return err
 	}
@@ -269,8 +280,20 @@ func names(reqs []GrantRequest) []string {
 // Revoke withdraws permissions (all of them when none are named). It takes
 // effect on the plugin's next call.
 func (h *Host) Revoke(ctx context.Context, pluginID, guildID string, perms []string) error {
-	if _, err := h.manifest(pluginID); err != nil {
+	m, err := h.manifest(pluginID)
+	if err != nil {
 		return err
+	}
+	revoke := perms
+	if len(revoke) == 0 {
+		for _, p := range m.Permissions {
+			revoke = append(revoke, p.Name)
+		}
+	}
+	for _, p := range revoke {
+		if _, err := h.policy.Revoke(ctx, subject(pluginID), guildID, p, useAction); err != nil {
+			return err
+		}
 	}
 	if err := h.st.RevokePlugin(ctx, pluginID, guildID, perms); err != nil {
 		return err

@@ -34,7 +34,7 @@ func (h *Host) ServeRoute(ctx context.Context, pluginID, guildID string, req sdk
 	if !l.m.MatchRoute(req.Method, req.Path) {
 		return sdk.Response{}, ErrNoRoute
 	}
-	if !snap.allowed(pluginID, guildID, PermRoutesServe) {
+	if !h.permitted(pluginID, guildID, PermRoutesServe) {
 		return sdk.Response{}, ErrDenied
 	}
 	in, err := json.Marshal(req)

@@ -204,9 +204,9 @@ type Request struct {
 	Query   map[string][]string `json:"query,omitempty"`
 	Headers map[string]string   `json:"headers,omitempty"`
 	Body    []byte              `json:"body,omitempty"`
-	// UserID is the authenticated caller when it is a user (empty for
-	// machine credentials).
-	UserID string `json:"user_id,omitempty"`
+	// Caller is who is calling: "user:<account>", "apikey:<key>" or
+	// "admintoken" (the host has authenticated and authorized them).
+	Caller string `json:"caller,omitempty"`
 }
 
 // Response is the plugin's answer. Status defaults to 200 when zero.
