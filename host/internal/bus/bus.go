@@ -84,12 +84,27 @@ type PluginEvent struct {
 	Data     json.RawMessage `json:"data,omitempty"`
 }
 
+// ScoreUpdate is a member's new score from one scorer, published when a
+// scoring run stores it (for live dashboards).
+type ScoreUpdate struct {
+	ID          string    `json:"id"`
+	GuildID     string    `json:"guild_id"`
+	UserID      string    `json:"user_id"`
+	Scorer      string    `json:"scorer"`
+	Score       float64   `json:"score"`
+	Previous    *float64  `json:"previous,omitempty"`
+	Explanation string    `json:"explanation"`
+	At          time.Time `json:"at"`
+}
+
 // Local is the in-process bus.
 type Local struct {
 	// Events carries every batch of newly stored events.
 	Events Topic[[]event.Event]
 	// PluginEvents carries events emitted by plugins.
 	PluginEvents Topic[PluginEvent]
+	// Scores carries batches of new scores.
+	Scores Topic[[]ScoreUpdate]
 }
 
 // NewLocal returns an empty in-process bus.
@@ -108,3 +123,10 @@ func (b *Local) Publish(_ context.Context, evs []event.Event) {
 
 // PublishPluginEvent hands a plugin's event to every subscriber.
 func (b *Local) PublishPluginEvent(_ context.Context, ev PluginEvent) { b.PluginEvents.Publish(ev) }
+
+// PublishScores hands a batch of new scores to every subscriber.
+func (b *Local) PublishScores(_ context.Context, s []ScoreUpdate) {
+	if len(s) > 0 {
+		b.Scores.Publish(s)
+	}
+}
