@@ -124,7 +124,7 @@ func TestGoldenEventsValid(t *testing.T) {
 			t.Errorf("golden event %d (%s) rejected: %v", i, head.Kind, err)
 		}
 	}
-	for _, k := range event.Kinds() {
+	for _, k := range event.AllKinds() {
 		if !seen[k] {
 			t.Errorf("golden file has no %s event", k)
 		}
@@ -225,6 +225,9 @@ func TestInvalidEvents(t *testing.T) {
 		{"at before Discord", event.KindMessageDelete, func(ev, _ map[string]any) { ev["at"] = "2014-12-31T23:59:59Z" }},
 		{"missing at", event.KindMessageDelete, func(ev, _ map[string]any) { delete(ev, "at") }},
 		{"missing guild_id", event.KindMessageDelete, func(ev, _ map[string]any) { delete(ev, "guild_id") }},
+		{"score above 100", event.KindScoreUpdate, func(_, d map[string]any) { d["score"] = 100.5 }},
+		{"score without scorer", event.KindScoreUpdate, func(_, d map[string]any) { delete(d, "scorer") }},
+		{"negative previous score", event.KindScoreUpdate, func(_, d map[string]any) { d["previous"] = -1 }},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -333,7 +336,7 @@ func readRaw(t *testing.T) rawSchema {
 func TestKindsMatchGo(t *testing.T) {
 	s := readRaw(t)
 	var want []string
-	for _, k := range event.Kinds() {
+	for _, k := range event.AllKinds() {
 		want = append(want, string(k))
 	}
 	slices.Sort(want)
@@ -389,7 +392,7 @@ func TestEnumsMatchGo(t *testing.T) {
 // rejected by both or accepted by both.
 func TestRequiredEnvelopeFieldsMatchGo(t *testing.T) {
 	sch := compile(t, EventID)
-	for _, k := range event.Kinds() {
+	for _, k := range event.AllKinds() {
 		for _, field := range []string{"user_id", "channel_id"} {
 			b := variant(t, k, func(ev, _ map[string]any) { delete(ev, field) })
 			schemaOK := sch.Validate(instance(t, b)) == nil

@@ -121,6 +121,7 @@ func NewPluginHost(ctx context.Context, cfg *config.Config, st *store.Store, pol
 		QuarantineAfter:   cfg.PluginQuarantineAfter,
 		FetchAllowPrivate: cfg.FetchAllowPrivate,
 		FlushInterval:     cfg.FlushInterval,
+		Scores:            &b.Scores,
 		Logger:            log,
 	}, st, policy, safehttp.New(safehttp.Options{}), b, reg)
 }

@@ -207,6 +207,11 @@ func (p *Pipeline) validate(ev *event.Event) error {
 	if err := ev.Validate(); err != nil {
 		return err
 	}
+	if !ev.Kind.Ingestible() {
+		return &event.ValidationError{Fields: []event.FieldError{{
+			Field: "kind", Message: fmt.Sprintf("%s is derived by the host and cannot be ingested", ev.Kind),
+		}}}
+	}
 	if ev.At.After(p.cfg.Now().Add(p.cfg.MaxFuture)) {
 		return &event.ValidationError{Fields: []event.FieldError{{
 			Field: "at", Message: fmt.Sprintf("more than %s in the future", p.cfg.MaxFuture),

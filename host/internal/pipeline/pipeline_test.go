@@ -154,6 +154,11 @@ func TestRejectsInvalidFutureAndDuplicate(t *testing.T) {
 	if _, err := p.Offer(ctx, future); !errors.As(err, &ve) || ve.Fields[0].Field != "at" {
 		t.Fatalf("future event: %v", err)
 	}
+	score := mk(4, event.KindMessageCreate)
+	score.Kind, score.ChannelID, score.Data = event.KindScoreUpdate, "", &event.ScoreUpdate{Scorer: "ghost-score", Score: 12}
+	if _, err := p.Offer(ctx, score); !errors.As(err, &ve) || ve.Fields[0].Field != "kind" {
+		t.Fatalf("score.update from a source (derived by the host only): %v", err)
+	}
 	ok := mk(3, event.KindMessageCreate)
 	if out, err := p.Offer(ctx, ok); err != nil || out != Queued {
 		t.Fatalf("first: %v %v", out, err)
@@ -166,7 +171,7 @@ func TestRejectsInvalidFutureAndDuplicate(t *testing.T) {
 	if len(w.ids()) != 1 {
 		t.Fatalf("stored %d", len(w.ids()))
 	}
-	if v := testutil.ToFloat64(mustVec(t, reg, "spywatcher_pipeline_events_rejected_total")); v != 2 {
+	if v := testutil.ToFloat64(mustVec(t, reg, "spywatcher_pipeline_events_rejected_total")); v != 3 {
 		t.Fatalf("rejected %v", v)
 	}
 }

@@ -48,10 +48,10 @@ func (h *Host) call(ctx context.Context, pluginID, guildID, hook string, input [
 	if !l.m.Has(hook) {
 		return nil, fmt.Errorf("plugin: %s does not implement %s", pluginID, hook)
 	}
-	key := poolKey{plugin: pluginID, version: l.m.Version, guild: guildID, config: st.pg.ConfigVersion}
+	key := poolKey{plugin: pluginID, version: l.m.Version, guild: guildID, config: st.pg.ConfigVersion, grants: st.grantList}
 	start := h.cfg.Now()
 	x, err := h.pool.acquire(ctx, key, l.m.Limits.Instances, func() (*wasm.Instance, error) {
-		return l.mod.Instantiate(ctx, instanceConfig(pluginID, guildID, string(st.pg.Config)),
+		return l.mod.Instantiate(ctx, instanceConfig(pluginID, guildID, string(st.pg.Config), st.grantList),
 			h.pluginLogger(l.m, guildID), &wasiOutput{h: h, m: l.m, guild: guildID})
 	})
 	if err != nil {
@@ -91,12 +91,14 @@ func resultOf(err error) string {
 }
 
 // instanceConfig is the Extism config of an instance: who it is, where it
-// runs, and the guild's configuration.
-func instanceConfig(pluginID, guildID, config string) map[string]string {
+// runs, the guild's configuration and the permissions granted there (comma
+// separated, sorted).
+func instanceConfig(pluginID, guildID, config, grants string) map[string]string {
 	return map[string]string{
 		sdk.ConfigGuildID:  guildID,
 		sdk.ConfigPluginID: pluginID,
 		sdk.ConfigJSON:     config,
+		sdk.ConfigGrants:   grants,
 	}
 }
 

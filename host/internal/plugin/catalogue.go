@@ -37,6 +37,7 @@ const (
 	PermBanRead      = "events.ban.read"
 	PermVoiceRead    = "events.voice.read"
 	PermGuildRead    = "events.guild.read"
+	PermScoreRead    = "events.score.read"
 	PermMembersRead  = "members.read"
 	PermActivityRead = "activity.read"
 	PermKVRead       = "kv.read"
@@ -89,6 +90,7 @@ var readPermission = map[string]string{
 	"voice":    PermVoiceRead,
 	"guild":    PermGuildRead,
 	"channel":  PermGuildRead,
+	"score":    PermScoreRead,
 }
 
 // ReadPermission returns the permission needed to receive events of kind k.

@@ -3,6 +3,7 @@ package plugin
 import (
 	"context"
 	"encoding/json"
+	"strconv"
 	"sync"
 	"time"
 
@@ -39,6 +40,27 @@ type queue struct {
 // closing idle instances.
 func (h *Host) Start(ctx context.Context, sub *bus.Subscription[[]event.Event]) {
 	var wg sync.WaitGroup
+	if h.cfg.Scores != nil {
+		scores := h.cfg.Scores.Subscribe(256)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer scores.Cancel()
+			for {
+				select {
+				case batch, ok := <-scores.C:
+					if !ok {
+						return
+					}
+					if evs := h.scoreEvents(batch); len(evs) > 0 {
+						h.disp.route(ctx, evs)
+					}
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+	}
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
@@ -84,7 +106,7 @@ func (h *Host) housekeeping(ctx context.Context) {
 			snap := h.snap.Load()
 			h.pool.sweep(func(k poolKey) bool {
 				st := snap.state(k.plugin, k.guild)
-				return st != nil && st.runnable && st.pg.ConfigVersion == k.config
+				return st != nil && st.runnable && st.pg.ConfigVersion == k.config && st.grantList == k.grants
 			})
 		case now := <-tick.C:
 			h.runTicks(ctx, now, due)
@@ -119,6 +141,28 @@ func (h *Host) runTicks(ctx context.Context, now time.Time, due map[[2]string]ti
 			}()
 		}
 	}
+}
+
+// scoreEvents turns published scores into score.update events. They go
+// through the same routing, queues and batching as stored events, but are
+// never stored themselves.
+func (h *Host) scoreEvents(batch []bus.ScoreUpdate) []event.Event {
+	evs := make([]event.Event, 0, len(batch))
+	for _, s := range batch {
+		id := s.ID
+		if id == "" {
+			id = "score:" + s.Scorer + ":" + s.UserID + ":" + strconv.FormatInt(s.At.UnixMilli(), 10)
+		}
+		ev := event.Event{ID: id, Kind: event.KindScoreUpdate, GuildID: s.GuildID, UserID: s.UserID,
+			At: s.At.UTC().Truncate(time.Millisecond),
+			Data: &event.ScoreUpdate{Scorer: s.Scorer, Score: s.Score, Previous: s.Previous, Explanation: s.Explanation}}
+		if err := ev.Validate(); err != nil {
+			h.log.Warn("score update not delivered to plugins", "guild", s.GuildID, "scorer", s.Scorer, "err", err)
+			continue
+		}
+		evs = append(evs, ev)
+	}
+	return evs
 }
 
 // route splits a stored batch by guild and queues each part for the plugins

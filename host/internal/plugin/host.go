@@ -23,6 +23,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -107,8 +108,12 @@ type Config struct {
 	// FetchAllowPrivate lets http_fetch reach these private address blocks
 	// (self-hosters' internal webhooks, tests); empty allows none.
 	FetchAllowPrivate []netip.Prefix
-	Now               func() time.Time
-	Logger            *slog.Logger
+	// Scores is the topic of new member scores (bus.Local.Scores); Start
+	// delivers them as score.update events to the plugins that subscribe
+	// to that kind and hold events.score.read. nil: no score.update.
+	Scores *bus.Topic[[]bus.ScoreUpdate]
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 // Host runs plugins.
@@ -191,10 +196,11 @@ type loaded struct {
 
 // guildState is a plugin's standing in one guild.
 type guildState struct {
-	pg       store.PluginGuild
-	grants   map[string]store.PluginGrant
-	runnable bool
-	missing  []string // required permissions not yet granted
+	pg        store.PluginGuild
+	grants    map[string]store.PluginGrant
+	grantList string // the granted permissions, sorted, comma separated
+	runnable  bool
+	missing   []string // required permissions not yet granted
 }
 
 // snapshot is the immutable picture of what runs where.
@@ -279,9 +285,13 @@ func (h *Host) rebuild(ctx context.Context) error {
 			continue
 		}
 		st := &guildState{pg: pg, grants: map[string]store.PluginGrant{}}
+		names := make([]string, 0, len(grants[[2]string{pg.PluginID, pg.GuildID}]))
 		for _, g := range grants[[2]string{pg.PluginID, pg.GuildID}] {
 			st.grants[g.Permission] = g
+			names = append(names, g.Permission)
 		}
+		sort.Strings(names)
+		st.grantList = strings.Join(names, ",")
 		if l.m != nil {
 			for _, req := range l.m.Permissions {
 				if _, ok := st.grants[req.Name]; !ok && !req.Optional {
@@ -314,7 +324,8 @@ func (h *Host) rebuild(ctx context.Context) error {
 	h.pool.sweep(func(k poolKey) bool {
 		l := next.plugins[k.plugin]
 		st := next.state(k.plugin, k.guild)
-		return l != nil && l.m != nil && l.m.Version == k.version && st != nil && st.runnable && st.pg.ConfigVersion == k.config
+		return l != nil && l.m != nil && l.m.Version == k.version && st != nil && st.runnable && st.pg.ConfigVersion == k.config &&
+			st.grantList == k.grants
 	})
 	return nil
 }

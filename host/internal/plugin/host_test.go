@@ -87,6 +87,7 @@ func (f *fixture) start(_ map[string]any) {
 		Dir: filepath.Join(f.dir, "plugins"), CacheDir: filepath.Join(guestCacheDir(t), "cache"),
 		QuarantineAfter: 3, Refresh: 20 * time.Millisecond, FlushInterval: 5 * time.Millisecond,
 		FetchAllowPrivate: []netip.Prefix{netip.MustParsePrefix("127.0.0.2/32")},
+		Scores:            &f.bus.Scores,
 	}, st, f.enf, safehttp.New(safehttp.Options{}), f.bus, f.reg)
 	if err != nil {
 		t.Fatal(err)

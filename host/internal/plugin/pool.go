@@ -10,11 +10,14 @@ import (
 )
 
 // poolKey identifies interchangeable instances: the same plugin version in
-// the same guild with the same configuration. An instance keeps its memory
-// between calls, so one that served guild A must never serve guild B.
+// the same guild with the same configuration and grants. An instance keeps
+// its memory between calls, so one that served guild A must never serve
+// guild B. grants is part of the key because an instance is told its grants
+// when it starts (spywatcher.grants): a grant or revocation starts new ones.
 type poolKey struct {
 	plugin, version, guild string
 	config                 int64
+	grants                 string
 }
 
 // pool keeps idle instances for reuse, bounds concurrent calls per key, and

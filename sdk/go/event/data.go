@@ -227,6 +227,16 @@ type ChannelUpdate struct {
 	Deleted  bool        `json:"deleted,omitempty"`
 }
 
+// ScoreUpdate is the payload of score.update: the member named by the
+// envelope's UserID got a new score from a scorer plugin. Previous is the
+// member's score from the same scorer before, nil for the first one.
+type ScoreUpdate struct {
+	Scorer      string   `json:"scorer"`
+	Score       float64  `json:"score"`
+	Previous    *float64 `json:"previous,omitempty"`
+	Explanation string   `json:"explanation,omitempty"`
+}
+
 // EventKind implementations tie each payload to its kind.
 
 func (*Presence) EventKind() Kind      { return KindPresenceUpdate }
@@ -242,6 +252,7 @@ func (*BanRemove) EventKind() Kind     { return KindBanRemove }
 func (*VoiceState) EventKind() Kind    { return KindVoiceState }
 func (*GuildUpdate) EventKind() Kind   { return KindGuildUpdate }
 func (*ChannelUpdate) EventKind() Kind { return KindChannelUpdate }
+func (*ScoreUpdate) EventKind() Kind   { return KindScoreUpdate }
 
 // UserOf returns the user attached to an event's payload, if any.
 func UserOf(d Data) *User {

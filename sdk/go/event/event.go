@@ -32,9 +32,14 @@ const (
 	KindVoiceState     Kind = "voice.state"
 	KindGuildUpdate    Kind = "guild.update"
 	KindChannelUpdate  Kind = "channel.update"
+	// KindScoreUpdate is a member's new score from a scorer plugin. The host
+	// derives it when it stores scores and delivers it only to plugins; it
+	// is never ingested or stored as an event (see HostKinds).
+	KindScoreUpdate Kind = "score.update"
 )
 
-// Kinds lists every kind in a stable order.
+// Kinds lists, in a stable order, every kind a source produces (and the
+// host ingests and stores). HostKinds are the others.
 func Kinds() []Kind {
 	return []Kind{
 		KindPresenceUpdate,
@@ -46,6 +51,17 @@ func Kinds() []Kind {
 		KindGuildUpdate, KindChannelUpdate,
 	}
 }
+
+// HostKinds lists the kinds the host derives itself and hands only to
+// plugins: they are not accepted from sources and not stored as events.
+func HostKinds() []Kind { return []Kind{KindScoreUpdate} }
+
+// AllKinds is Kinds followed by HostKinds.
+func AllKinds() []Kind { return append(Kinds(), HostKinds()...) }
+
+// Ingestible reports whether a source may produce events of kind k: a
+// known kind that is not one of HostKinds.
+func (k Kind) Ingestible() bool { return k.Known() && k != KindScoreUpdate }
 
 // Known reports whether k is one of the kinds this version understands.
 func (k Kind) Known() bool {
@@ -102,6 +118,7 @@ var newData = map[Kind]func() Data{
 	KindVoiceState:     func() Data { return &VoiceState{} },
 	KindGuildUpdate:    func() Data { return &GuildUpdate{} },
 	KindChannelUpdate:  func() Data { return &ChannelUpdate{} },
+	KindScoreUpdate:    func() Data { return &ScoreUpdate{} },
 }
 
 // NewData returns an empty payload for kind k, or an error for an unknown kind.

@@ -13,6 +13,7 @@ import (
 func sample() []Event {
 	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	u := &User{ID: "80351110224678912", Username: "nelly"}
+	prev := 42.0
 	base := func(k Kind, d Data) Event {
 		return Event{ID: "e-" + string(k), Kind: k, GuildID: "41771983423143937", UserID: u.ID, ChannelID: "41771983423143938", At: at, Data: d}
 	}
@@ -30,13 +31,14 @@ func sample() []Event {
 		base(KindVoiceState, &VoiceState{SelfMute: true}),
 		base(KindGuildUpdate, &GuildUpdate{Name: "Test guild", MemberCount: 10}),
 		base(KindChannelUpdate, &ChannelUpdate{Name: "general", Type: ChannelText}),
+		base(KindScoreUpdate, &ScoreUpdate{Scorer: "suspicion-score", Score: 81.5, Previous: &prev, Explanation: "Online on 3 clients at once"}),
 	}
 }
 
 func TestEveryKindRoundTripsAndValidates(t *testing.T) {
 	evs := sample()
-	if len(evs) != len(Kinds()) {
-		t.Fatalf("sample covers %d kinds, Kinds() has %d", len(evs), len(Kinds()))
+	if len(evs) != len(AllKinds()) {
+		t.Fatalf("sample covers %d kinds, AllKinds() has %d", len(evs), len(AllKinds()))
 	}
 	for _, ev := range evs {
 		t.Run(string(ev.Kind), func(t *testing.T) {
@@ -109,6 +111,16 @@ func TestValidateReportsEveryBadField(t *testing.T) {
 			e.Kind = KindMessageCreate
 			e.Data = &MessageCreate{MessageID: "1", Content: strings.Repeat("a", MaxContentLen+1)}
 		}, []string{"data.content"}},
+		{"bad score", func(e *Event) {
+			bad := -1.0
+			e.Kind = KindScoreUpdate
+			e.Data = &ScoreUpdate{Score: 100.5, Previous: &bad, Explanation: strings.Repeat("x", MaxExplanation+1)}
+		}, []string{"data.scorer", "data.score", "data.previous", "data.explanation"}},
+		{"score without user", func(e *Event) {
+			e.Kind = KindScoreUpdate
+			e.UserID = ""
+			e.Data = &ScoreUpdate{Scorer: "ghost-score", Score: 3}
+		}, []string{"user_id"}},
 		{"invalid utf8 name", func(e *Event) {
 			e.Kind = KindChannelUpdate
 			e.Data = &ChannelUpdate{Name: "\xff", Type: "closet"}
@@ -176,6 +188,22 @@ func TestSnowflake(t *testing.T) {
 		if _, err := SnowflakeTime(bad); !errors.Is(err, ErrNotSnowflake) {
 			t.Errorf("SnowflakeTime(%q) err = %v", bad, err)
 		}
+	}
+}
+
+func TestHostKindsAreNotIngestible(t *testing.T) {
+	for _, k := range Kinds() {
+		if !k.Ingestible() {
+			t.Errorf("%s: a source kind must be ingestible", k)
+		}
+	}
+	for _, k := range HostKinds() {
+		if k.Ingestible() || !k.Known() {
+			t.Errorf("%s: a host kind must be known but not ingestible", k)
+		}
+	}
+	if Kind("nope.nope").Ingestible() {
+		t.Error("an unknown kind is ingestible")
 	}
 }
 

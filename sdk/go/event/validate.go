@@ -14,6 +14,8 @@ const (
 	MaxReasonLen     = 512
 	MaxListLen       = 250 // roles, mentions, activities
 	MaxMessageLength = 1 << 20
+	MaxScorerLen     = 63   // a scorer is a plugin ID
+	MaxExplanation   = 1000 // bytes of a score's explanation
 )
 
 // FieldError is one problem with one field, named by its JSON path
@@ -106,6 +108,7 @@ var needs = map[Kind]struct{ user, channel bool }{
 	KindVoiceState:     {user: true},
 	KindGuildUpdate:    {},
 	KindChannelUpdate:  {channel: true},
+	KindScoreUpdate:    {user: true},
 }
 
 // Validate checks the envelope and the payload and returns a
@@ -226,6 +229,19 @@ func validateData(c *checker, e *Event) {
 			c.add("data.type", "unknown channel type %q", d.Type)
 		}
 		c.snowflake("data.parent_id", d.ParentID, false)
+	case *ScoreUpdate:
+		if d.Scorer == "" {
+			c.add("data.scorer", "required")
+		} else if len(d.Scorer) > MaxScorerLen || !printableASCII(d.Scorer) {
+			c.add("data.scorer", "must be a plugin ID (printable ASCII, at most %d bytes)", MaxScorerLen)
+		}
+		if !(d.Score >= 0 && d.Score <= 100) {
+			c.add("data.score", "must be between 0 and 100")
+		}
+		if d.Previous != nil && !(*d.Previous >= 0 && *d.Previous <= 100) {
+			c.add("data.previous", "must be between 0 and 100")
+		}
+		c.text("data.explanation", d.Explanation, MaxExplanation)
 	case *TypingStart, *BanRemove, *VoiceState:
 		// Nothing beyond the envelope.
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 )
@@ -27,6 +28,10 @@ const (
 	ConfigGuildID  = "spywatcher.guild_id"
 	ConfigPluginID = "spywatcher.plugin_id"
 	ConfigJSON     = "spywatcher.config"
+	// ConfigGrants lists the permissions granted in the guild, sorted and
+	// comma separated. A grant or revocation starts new instances, so the
+	// list an instance sees is current.
+	ConfigGrants = "spywatcher.grants"
 )
 
 // Context is what a handler gets for one call: the guild it runs for, its
@@ -75,6 +80,21 @@ func parsedConfig(raw string) map[string]any {
 	}
 	configCache.raw, configCache.parsed = raw, m
 	return m
+}
+
+// Granted reports whether the guild's admins granted the plugin permission
+// (a name from the catalogue, such as "message.content.read"). Use it to say
+// why something is missing; host functions check grants themselves.
+func (c *Context) Granted(permission string) bool {
+	list, _ := c.h.Config(ConfigGrants)
+	for list != "" {
+		var name string
+		name, list, _ = strings.Cut(list, ",")
+		if name == permission {
+			return true
+		}
+	}
+	return false
 }
 
 // ConfigString returns a string setting, or def when unset.
@@ -155,6 +175,17 @@ func (c *Context) KVSet(key string, value []byte) error {
 		Key   string `json:"key"`
 		Value []byte `json:"value"`
 	}{key, value}, nil)
+}
+
+// KVSetForUser stores value under key and records that the entry is about
+// the member userID (a Discord ID), so that deleting that member's data
+// removes it even if the plugin is not running. Needs kv.write.
+func (c *Context) KVSetForUser(key string, value []byte, userID string) error {
+	return c.call("kv_set", struct {
+		Key    string `json:"key"`
+		Value  []byte `json:"value"`
+		UserID string `json:"user_id,omitempty"`
+	}{key, value, userID}, nil)
 }
 
 // KVDelete removes key. Needs kv.write.

@@ -113,7 +113,7 @@ var KindCodes = [...]event.Kind{
 	4: event.KindMessageDelete, 5: event.KindTypingStart, 6: event.KindMemberJoin,
 	7: event.KindMemberLeave, 8: event.KindMemberUpdate, 9: event.KindBanAdd,
 	10: event.KindBanRemove, 11: event.KindVoiceState, 12: event.KindGuildUpdate,
-	13: event.KindChannelUpdate,
+	13: event.KindChannelUpdate, 14: event.KindScoreUpdate,
 }
 
 func codeOf(k event.Kind) byte {

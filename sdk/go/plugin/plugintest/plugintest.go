@@ -27,6 +27,10 @@ type Host struct {
 	PluginID string
 	Settings map[string]any // the guild admin's configuration of the plugin
 	KV       map[string][]byte
+	// KVUsers records the member each entry set with KVSetForUser is about.
+	KVUsers map[string]string
+	// Grants are the permissions the plugin sees as granted (Context.Granted).
+	Grants   []string
 	Logs     []Log
 	Counters map[string]float64
 	Emitted  []Emitted
@@ -54,7 +58,7 @@ type Emitted struct {
 
 // New returns a host for guildID with the given plugin configuration.
 func New(guildID string, config map[string]any) *Host {
-	return &Host{GuildID: guildID, PluginID: "test-plugin", Settings: config, KV: map[string][]byte{},
+	return &Host{GuildID: guildID, PluginID: "test-plugin", Settings: config, KV: map[string][]byte{}, KVUsers: map[string]string{},
 		Counters: map[string]float64{}, Denied: map[string]bool{}, Members: map[string]plugin.Member{}}
 }
 
@@ -120,6 +124,20 @@ func (h *Host) DeleteUser(userID string) error {
 	return err
 }
 
+// ForgetUser removes every entry stored with KVSetForUser about userID, as
+// the host does when a member's data is deleted (before it calls the
+// plugin's delete_user hook).
+func (h *Host) ForgetUser(userID string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for k, u := range h.KVUsers {
+		if u == userID {
+			delete(h.KV, k)
+			delete(h.KVUsers, k)
+		}
+	}
+}
+
 // Config implements plugin.Host.
 func (h *Host) Config(key string) (string, bool) {
 	switch key {
@@ -130,6 +148,10 @@ func (h *Host) Config(key string) (string, bool) {
 	case plugin.ConfigJSON:
 		b, _ := json.Marshal(h.Settings)
 		return string(b), true
+	case plugin.ConfigGrants:
+		g := append([]string(nil), h.Grants...)
+		sort.Strings(g)
+		return strings.Join(g, ","), true
 	}
 	return "", false
 }
@@ -172,9 +194,15 @@ func (h *Host) Call(fn string, req []byte) ([]byte, error) {
 		return ok(map[string]any{"found": found, "value": v})
 	case "kv_set":
 		h.KV[r.Key] = append([]byte(nil), r.Value...)
+		if r.UserID != "" {
+			h.KVUsers[r.Key] = r.UserID
+		} else {
+			delete(h.KVUsers, r.Key)
+		}
 		return ok(struct{}{})
 	case "kv_delete":
 		delete(h.KV, r.Key)
+		delete(h.KVUsers, r.Key)
 		return ok(struct{}{})
 	case "kv_list":
 		keys := make([]string, 0, len(h.KV))
