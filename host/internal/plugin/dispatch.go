@@ -154,7 +154,7 @@ func (h *Host) scoreEvents(batch []bus.ScoreUpdate) []event.Event {
 			id = "score:" + s.Scorer + ":" + s.UserID + ":" + strconv.FormatInt(s.At.UnixMilli(), 10)
 		}
 		ev := event.Event{ID: id, Kind: event.KindScoreUpdate, GuildID: s.GuildID, UserID: s.UserID,
-			At: s.At.UTC().Truncate(time.Millisecond),
+			At:   s.At.UTC().Truncate(time.Millisecond),
 			Data: &event.ScoreUpdate{Scorer: s.Scorer, Score: s.Score, Previous: s.Previous, Explanation: s.Explanation}}
 		if err := ev.Validate(); err != nil {
 			h.log.Warn("score update not delivered to plugins", "guild", s.GuildID, "scorer", s.Scorer, "err", err)
