@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -144,6 +145,7 @@ func (s *Store) DeletePlugin(ctx context.Context, id string) error {
 				return err
 			}
 		}
+		s.kvUsage.forget(id)
 		return nil
 	})
 }
@@ -341,13 +343,19 @@ func (s *Store) KVSet(ctx context.Context, pluginID, guildID, key, userID string
 		return fmt.Errorf("store: kv set: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck
-	var used int64
-	if err := tx.QueryRowContext(ctx, s.q(`SELECT COALESCE(SUM(LENGTH(key) + LENGTH(value)), 0) FROM plugin_kv
-		WHERE plugin_id = ? AND guild_id = ? AND key <> ?`), pluginID, guildID, key).Scan(&used); err != nil {
+	var old int64
+	err = tx.QueryRowContext(ctx, s.q(`SELECT `+kvSize+` FROM plugin_kv WHERE plugin_id = ? AND guild_id = ? AND key = ?`),
+		pluginID, guildID, key).Scan(&old)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("store: kv set: %w", err)
 	}
-	if used+int64(len(key)+len(value)) > quota {
-		return fmt.Errorf("%w: %d of %d bytes used, this value needs %d", ErrQuota, used, quota, len(key)+len(value))
+	used, err := s.kvUsed(ctx, tx, pluginID, guildID)
+	if err != nil {
+		return fmt.Errorf("store: kv set: %w", err)
+	}
+	size := int64(len(key) + len(value))
+	if used-old+size > quota {
+		return fmt.Errorf("%w: %d of %d bytes used, this value needs %d", ErrQuota, used-old, quota, size)
 	}
 	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO plugin_kv (plugin_id, guild_id, key, value, user_id, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (plugin_id, guild_id, key) DO UPDATE SET value = excluded.value,
@@ -358,16 +366,101 @@ func (s *Store) KVSet(ctx context.Context, pluginID, guildID, key, userID string
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("store: kv set: %w", err)
 	}
+	s.kvUsage.add(pluginID, guildID, size-old)
 	return nil
 }
 
 // KVDelete removes key.
 func (s *Store) KVDelete(ctx context.Context, pluginID, guildID, key string) error {
-	if _, err := s.w.ExecContext(ctx, s.q(`DELETE FROM plugin_kv WHERE plugin_id = ? AND guild_id = ? AND key = ?`),
-		pluginID, guildID, key); err != nil {
+	var size int64
+	err := s.w.QueryRowContext(ctx, s.q(`DELETE FROM plugin_kv WHERE plugin_id = ? AND guild_id = ? AND key = ? RETURNING `+kvSize),
+		pluginID, guildID, key).Scan(&size)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
 		return fmt.Errorf("store: kv delete: %w", err)
 	}
+	s.kvUsage.add(pluginID, guildID, -size)
 	return nil
+}
+
+// kvSize is what an entry counts against its plugin's quota.
+const kvSize = `LENGTH(key) + LENGTH(value)`
+
+// kvUsageTTL bounds how long a cached usage total is trusted.
+const kvUsageTTL = time.Minute
+
+// kvUsage caches each plugin's bytes per guild, so that a write checks its
+// quota without summing every row the plugin has there (which made every
+// write cost time in proportion to the data already stored). Writes through
+// this Store adjust the total; it is recomputed when older than kvUsageTTL,
+// which bounds the drift from writes by other processes (another host
+// instance, a bulk deletion elsewhere) to what they wrote in that time.
+type kvUsage struct {
+	mu sync.Mutex
+	m  map[[2]string]kvTotal
+}
+
+type kvTotal struct {
+	bytes int64
+	at    time.Time
+}
+
+func (u *kvUsage) get(k [2]string, now time.Time) (int64, bool) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	t, ok := u.m[k]
+	if !ok || now.Sub(t.at) > kvUsageTTL || now.Before(t.at) {
+		return 0, false
+	}
+	return t.bytes, true
+}
+
+func (u *kvUsage) set(k [2]string, bytes int64, now time.Time) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.m == nil {
+		u.m = map[[2]string]kvTotal{}
+	}
+	u.m[k] = kvTotal{bytes: bytes, at: now}
+}
+
+func (u *kvUsage) add(pluginID, guildID string, delta int64) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	k := [2]string{pluginID, guildID}
+	if t, ok := u.m[k]; ok {
+		t.bytes += delta
+		u.m[k] = t
+	}
+}
+
+func (u *kvUsage) forget(pluginID string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for k := range u.m {
+		if k[0] == pluginID {
+			delete(u.m, k)
+		}
+	}
+}
+
+// kvUsed returns the plugin's bytes in the guild, from the cache or summed
+// within tx.
+func (s *Store) kvUsed(ctx context.Context, tx *sql.Tx, pluginID, guildID string) (int64, error) {
+	k := [2]string{pluginID, guildID}
+	now := s.now()
+	if v, ok := s.kvUsage.get(k, now); ok {
+		return v, nil
+	}
+	var used int64
+	if err := tx.QueryRowContext(ctx, s.q(`SELECT COALESCE(SUM(`+kvSize+`), 0) FROM plugin_kv WHERE plugin_id = ? AND guild_id = ?`),
+		pluginID, guildID).Scan(&used); err != nil {
+		return 0, err
+	}
+	s.kvUsage.set(k, used, now)
+	return used, nil
 }
 
 // KVEntry is one stored key and value.

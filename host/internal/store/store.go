@@ -72,6 +72,8 @@ type Store struct {
 	schemaVersion int64
 
 	stopCheckpoints func() // SQLite only
+
+	kvUsage kvUsage // plugins' storage use, for quota checks (plugins.go)
 }
 
 // Open connects to the database named by dsn, applies pending migrations and
