@@ -359,3 +359,23 @@ func TestDeleteUser(t *testing.T) {
 		})
 	}
 }
+
+func TestOnlineClientCountMatchesTheDecoder(t *testing.T) {
+	cases := []event.Presence{
+		{Status: "offline"},
+		{Status: "online", ClientStatus: event.ClientStatus{Desktop: "online"}},
+		{Status: "idle", ClientStatus: event.ClientStatus{Desktop: "idle", Mobile: "online", Web: "offline"}},
+		{Status: "dnd", ClientStatus: event.ClientStatus{Desktop: "dnd", Mobile: "idle", Web: "online"},
+			Activities: []event.Activity{{Type: "playing", Name: `"client_status":{"desktop":"online","web":"online"}`}}},
+		{Status: "online", ClientStatus: event.ClientStatus{Web: "online"}, User: &event.User{ID: alice, Username: `x"client_status":{`}},
+	}
+	for i, p := range cases {
+		raw, _ := json.Marshal(&p)
+		if got, want := onlineClientCount(raw), p.ClientStatus.OnlineCount(); got != want {
+			t.Errorf("case %d %s: counted %d, want %d", i, raw, got, want)
+		}
+	}
+	if onlineClientCount([]byte(`{"client_status":[1]}`)) != -1 {
+		t.Error("an unexpected shape must be reported, not guessed")
+	}
+}

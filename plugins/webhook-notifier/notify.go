@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"strconv"
 	"strings"
@@ -57,6 +58,13 @@ func match(ctx *plugin.Context, rules []Rule, ev *plugin.Event, names nameCache)
 		r := &rules[i]
 		if !kindMatches(r.On, ev.Kind()) || !userMatches(r, ev.UserID()) {
 			continue
+		}
+		if r.On == OnMultiClient && !decoded {
+			// Most presence updates show one client: count from the raw
+			// payload and skip them without decoding JSON (slow in wasm).
+			if n := onlineClientCount(ev.Raw); n >= 0 && n < r.minClients() {
+				continue
+			}
 		}
 		if !decoded {
 			d, err := ev.Data()
@@ -200,6 +208,41 @@ func onlineClients(cs event.ClientStatus) []string {
 		}
 	}
 	return on
+}
+
+// onlineClientCount counts the clients not offline in a presence payload's
+// client_status without a JSON decoder, or returns -1 if it cannot tell.
+// The key can only appear as a key (inside a JSON string its quotes would
+// be escaped), and its values are plain status words.
+func onlineClientCount(raw []byte) int {
+	const key = `"client_status":`
+	i := bytes.Index(raw, []byte(key))
+	if i < 0 {
+		return 0 // no client online
+	}
+	rest := bytes.TrimLeft(raw[i+len(key):], " \t\r\n")
+	end := bytes.IndexByte(rest, '}')
+	if len(rest) == 0 || rest[0] != '{' || end < 0 {
+		return -1
+	}
+	n := 0
+	for _, pair := range bytes.Split(rest[1:end], []byte(",")) {
+		_, v, ok := bytes.Cut(pair, []byte(":"))
+		if !ok {
+			if len(bytes.TrimSpace(pair)) == 0 {
+				continue
+			}
+			return -1
+		}
+		v = bytes.Trim(bytes.TrimSpace(v), `"`)
+		if bytes.IndexByte(v, '\\') >= 0 {
+			return -1
+		}
+		if len(v) > 0 && string(v) != "offline" {
+			n++
+		}
+	}
+	return n
 }
 
 func num(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
