@@ -180,6 +180,9 @@ func TestBodies(t *testing.T) {
 	if len(blocks) != 3 || !strings.Contains(text, "Member banned") || strings.Contains(text, "<@everyone>") || !strings.Contains(text, "&lt;@everyone&gt;") {
 		t.Fatalf("slack body: %v", s)
 	}
+	if ds := deliveries(t, h, ""); ds[0].Summary != "Member banned: alice_x ("+alice+"); Reason: spam <@everyone> **now**" {
+		t.Fatalf("summary %q", ds[0].Summary)
+	}
 	// The log never shows webhook URLs (they carry tokens).
 	res, _ := h.HTTP(plugin.Request{Method: "GET", Path: "/deliveries"})
 	if strings.Contains(string(res.Body), "secret") {

@@ -31,7 +31,8 @@ type Field struct {
 	Role  string `json:"role,omitempty"`
 }
 
-// Summary is the notice as one line of plain text.
+// Summary is the notice as one line of plain text: the title, the member,
+// then "Name: value" for each other field.
 func (n *Notice) Summary() string {
 	var b strings.Builder
 	b.WriteString(n.Title)
@@ -41,8 +42,10 @@ func (n *Notice) Summary() string {
 		} else {
 			b.WriteString("; ")
 		}
-		b.WriteString(f.Name)
-		b.WriteString(" ")
+		if f.Name != "Member" {
+			b.WriteString(f.Name)
+			b.WriteString(": ")
+		}
 		b.WriteString(f.Value)
 	}
 	return b.String()
