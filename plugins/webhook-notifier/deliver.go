@@ -177,29 +177,35 @@ func deliverDue(ctx *plugin.Context, cfg settings, now time.Time) (sent int, err
 		if at, ok := keyTime(qk); ok && at.After(now) {
 			return sent, nil
 		}
-		if err := ctx.KVDelete(qk); err != nil {
-			return sent, err
-		}
 		lk := string(entries[0].Value)
 		d, err := loadDelivery(ctx, lk)
 		if err != nil {
 			return sent, err
 		}
-		if d == nil || d.Status != StatusPending {
-			continue
-		}
-		if attempted := attempt(ctx, cfg, d, now); attempted {
-			sent++
-		}
-		if d.Status == StatusPending {
-			if err := setFor(ctx, queueKey(*d.NextAt, d.ID), []byte(lk), d.UserID); err != nil {
+		keep := false
+		if d != nil && d.Status == StatusPending {
+			if attempt(ctx, cfg, d, now) {
+				sent++
+			}
+			// The new state is saved before the queue entry goes: a call
+			// cut short here sends again rather than never.
+			if d.Status == StatusPending {
+				nk := queueKey(*d.NextAt, d.ID)
+				keep = nk == qk
+				if err := setFor(ctx, nk, []byte(lk), d.UserID); err != nil {
+					return sent, err
+				}
+			} else {
+				d.NextAt = nil
+			}
+			if err := saveDelivery(ctx, lk, d); err != nil {
 				return sent, err
 			}
-		} else {
-			d.NextAt = nil
 		}
-		if err := saveDelivery(ctx, lk, d); err != nil {
-			return sent, err
+		if !keep {
+			if err := ctx.KVDelete(qk); err != nil {
+				return sent, err
+			}
 		}
 	}
 	return sent, nil
