@@ -149,6 +149,9 @@ func (h *Host) runTicks(ctx context.Context, now time.Time, due map[[2]string]ti
 func (h *Host) scoreEvents(batch []bus.ScoreUpdate) []event.Event {
 	evs := make([]event.Event, 0, len(batch))
 	for _, s := range batch {
+		if s.At.IsZero() {
+			s.At = h.cfg.Now()
+		}
 		id := s.ID
 		if id == "" {
 			id = "score:" + s.Scorer + ":" + s.UserID + ":" + strconv.FormatInt(s.At.UnixMilli(), 10)
