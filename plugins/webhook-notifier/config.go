@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spywatcher/spywatcher/sdk/go/plugin"
@@ -101,14 +102,20 @@ func (s *settings) backoff(attempt int) time.Duration {
 
 const maxBackoff = time.Hour
 
+// cached is the last configuration decoded. A WebAssembly instance serves
+// one call at a time, but a process plugin may serve several at once.
 var cached struct {
+	sync.Mutex
 	raw string
 	s   settings
 }
 
-// loadSettings decodes the configuration; an instance keeps the last one.
+// loadSettings decodes the configuration, reusing the last decode when it
+// has not changed.
 func loadSettings(ctx *plugin.Context) settings {
 	b, _ := json.Marshal(ctx.Config())
+	cached.Lock()
+	defer cached.Unlock()
 	if cached.raw == string(b) {
 		return cached.s
 	}
