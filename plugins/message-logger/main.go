@@ -5,7 +5,7 @@
 // it through the plugin's routes. README.md defines exactly what it stores
 // and serves; keys.go documents the storage layout.
 //
-// Build: GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o message-logger.wasm .
+// Build: GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o plugin.wasm . (or make plugins)
 package main
 
 import "github.com/spywatcher/spywatcher/sdk/go/plugin"

@@ -9,7 +9,7 @@
 // It uses only the SDK's public API, so the same source can run as a
 // WebAssembly module or as a process plugin.
 //
-// Build: GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o webhook-notifier.wasm .
+// Build: GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o plugin.wasm . (or make plugins)
 package main
 
 import "github.com/spywatcher/spywatcher/sdk/go/plugin"
