@@ -9,6 +9,7 @@ package plugintest
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -27,6 +28,8 @@ type Host struct {
 	PluginID string
 	Settings map[string]any // the guild admin's configuration of the plugin
 	KV       map[string][]byte
+	// KVUsers maps a key to the member it is about (KVSetUser).
+	KVUsers  map[string]string
 	Logs     []Log
 	Counters map[string]float64
 	Emitted  []Emitted
@@ -54,7 +57,7 @@ type Emitted struct {
 
 // New returns a host for guildID with the given plugin configuration.
 func New(guildID string, config map[string]any) *Host {
-	return &Host{GuildID: guildID, PluginID: "test-plugin", Settings: config, KV: map[string][]byte{},
+	return &Host{GuildID: guildID, PluginID: "test-plugin", Settings: config, KV: map[string][]byte{}, KVUsers: map[string]string{},
 		Counters: map[string]float64{}, Denied: map[string]bool{}, Members: map[string]plugin.Member{}}
 }
 
@@ -113,10 +116,23 @@ func (h *Host) Tick(now time.Time) error {
 	return err
 }
 
-// DeleteUser calls the delete_user hook.
+// DeleteUser does what the host does when a member asks to be forgotten:
+// it calls the delete_user hook (if the plugin offers it), then removes the
+// entries stored with KVSetUser for that member.
 func (h *Host) DeleteUser(userID string) error {
 	in, _ := json.Marshal(map[string]string{"user_id": userID})
 	_, err := plugin.Serve(h, plugin.HookDeleteUser, in)
+	if errors.Is(err, plugin.ErrNotOffered) {
+		err = nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for k, u := range h.KVUsers {
+		if u == userID {
+			delete(h.KV, k)
+			delete(h.KVUsers, k)
+		}
+	}
 	return err
 }
 
@@ -172,9 +188,15 @@ func (h *Host) Call(fn string, req []byte) ([]byte, error) {
 		return ok(map[string]any{"found": found, "value": v})
 	case "kv_set":
 		h.KV[r.Key] = append([]byte(nil), r.Value...)
+		if r.UserID != "" {
+			h.KVUsers[r.Key] = r.UserID
+		} else {
+			delete(h.KVUsers, r.Key)
+		}
 		return ok(struct{}{})
 	case "kv_delete":
 		delete(h.KV, r.Key)
+		delete(h.KVUsers, r.Key)
 		return ok(struct{}{})
 	case "kv_list":
 		keys := make([]string, 0, len(h.KV))
