@@ -124,7 +124,7 @@ type store struct {
 func (s *store) set(key string, value []byte, user string) error {
 	var err error
 	if user != "" {
-		err = s.ctx.KVSetForUser(key, value, user)
+		err = s.ctx.KVSetUser(key, value, user)
 	} else {
 		err = s.ctx.KVSet(key, value)
 	}

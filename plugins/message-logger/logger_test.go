@@ -306,9 +306,9 @@ func TestDeleteUser(t *testing.T) {
 			evs = append(evs, del(t0.Add(time.Hour), general, evs[0].Data.(*event.MessageCreate).MessageID))
 			h.EventsBinary(evs...)
 			if how == "host" {
-				h.ForgetUser(alice)
+				forgetTagged(h, alice)
 			} else {
-				if err := h.DeleteUser(alice); err != nil {
+				if err := deleteUserHook(h, alice); err != nil {
 					t.Fatal(err)
 				}
 				if _, pending := h.KV["p/"+alice]; !pending {
@@ -360,4 +360,24 @@ func TestSettings(t *testing.T) {
 	if strings.Join(texts, ",") != "v0,v2,v3" || m[0].Edits != 3 || m[0].EditsDropped != 1 {
 		t.Fatalf("max_edits 2: %q edits=%d dropped=%d", texts, m[0].Edits, m[0].EditsDropped)
 	}
+}
+
+// forgetTagged removes what the plugin stored with KVSetUser about user,
+// as the host's user deletion does, without calling the plugin: every key
+// about the user must be tagged.
+func forgetTagged(h *plugintest.Host, user string) {
+	for k, u := range h.KVUsers {
+		if u == user {
+			delete(h.KV, k)
+			delete(h.KVUsers, k)
+		}
+	}
+}
+
+// deleteUserHook calls only the plugin's delete_user hook (plugintest's
+// DeleteUser also removes tagged entries, which would hide a hook that
+// forgets something).
+func deleteUserHook(h *plugintest.Host, user string) error {
+	_, err := plugin.Serve(h, plugin.HookDeleteUser, []byte(`{"user_id":"`+user+`"}`))
+	return err
 }

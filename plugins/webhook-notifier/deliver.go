@@ -131,7 +131,7 @@ func enqueue(ctx *plugin.Context, n *Notice, wh *Webhook) (bool, error) {
 
 func setFor(ctx *plugin.Context, key string, v []byte, user string) error {
 	if user != "" {
-		return ctx.KVSetForUser(key, v, user)
+		return ctx.KVSetUser(key, v, user)
 	}
 	return ctx.KVSet(key, v)
 }

@@ -119,7 +119,7 @@ func (notifier) Tick(ctx *plugin.Context, now time.Time) error {
 }
 
 // DeleteUser removes the member's cooldowns and deliveries about them.
-// Every such key is also tagged with the member (KVSetForUser), so the
+// Every such key is also tagged with the member (KVSetUser), so the
 // host's deletion finds them without this hook.
 func (notifier) DeleteUser(ctx *plugin.Context, userID string) error {
 	if !event.IsSnowflake(userID) {

@@ -347,8 +347,8 @@ func TestDeleteUser(t *testing.T) {
 				ev("b1", event.KindBanAdd, bob, t0, &event.BanAdd{}),
 			)
 			if how == "host" {
-				h.ForgetUser(alice)
-			} else if err := h.DeleteUser(alice); err != nil {
+				forgetTagged(h, alice)
+			} else if err := deleteUserHook(h, alice); err != nil {
 				t.Fatal(err)
 			}
 			for k, v := range h.KV {
@@ -381,4 +381,24 @@ func TestOnlineClientCountMatchesTheDecoder(t *testing.T) {
 	if onlineClientCount([]byte(`{"client_status":[1]}`)) != -1 {
 		t.Error("an unexpected shape must be reported, not guessed")
 	}
+}
+
+// forgetTagged removes what the plugin stored with KVSetUser about user,
+// as the host's user deletion does, without calling the plugin: every key
+// about the user must be tagged.
+func forgetTagged(h *plugintest.Host, user string) {
+	for k, u := range h.KVUsers {
+		if u == user {
+			delete(h.KV, k)
+			delete(h.KVUsers, k)
+		}
+	}
+}
+
+// deleteUserHook calls only the plugin's delete_user hook (plugintest's
+// DeleteUser also removes tagged entries, which would hide a hook that
+// forgets something).
+func deleteUserHook(h *plugintest.Host, user string) error {
+	_, err := plugin.Serve(h, plugin.HookDeleteUser, []byte(`{"user_id":"`+user+`"}`))
+	return err
 }

@@ -143,6 +143,10 @@ func (h *pluginsHandler) install(w http.ResponseWriter, r *http.Request) {
 		h.err.write(w, r, pluginErr(err))
 		return
 	}
+	if res.Unchanged {
+		writeJSON(w, http.StatusOK, res)
+		return
+	}
 	writeJSON(w, http.StatusCreated, res)
 }
 

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -14,6 +15,7 @@ import (
 	"github.com/spywatcher/spywatcher/host/internal/app"
 	"github.com/spywatcher/spywatcher/host/internal/authz"
 	"github.com/spywatcher/spywatcher/host/internal/bus"
+	"github.com/spywatcher/spywatcher/host/internal/config"
 	"github.com/spywatcher/spywatcher/host/internal/plugin"
 	"github.com/spywatcher/spywatcher/host/internal/store"
 	"github.com/spywatcher/spywatcher/sdk/go/event"
@@ -82,6 +84,9 @@ func pluginCmd(ctx context.Context, args []string, env Env) error {
 	default:
 		return usage("unknown plugin command %q", sub)
 	}
+	if err := requireDatabase(cfg); err != nil {
+		return err
+	}
 	log := app.NewLogger(cfg, env.Stderr)
 	st, err := store.Open(ctx, cfg.DSN(), store.Options{Logger: log})
 	if err != nil {
@@ -109,6 +114,10 @@ func pluginCmd(ctx context.Context, args []string, env Env) error {
 			return err
 		}
 		m := res.Manifest
+		if res.Unchanged {
+			fmt.Fprintf(out, "%s %s is already installed with this code; nothing changed\n", m.ID, m.Version)
+			return nil
+		}
 		if res.Previous != "" {
 			fmt.Fprintf(out, "upgraded %s from %s to %s\n", m.ID, res.Previous, m.Version)
 		} else {
@@ -248,6 +257,19 @@ func printStatus(w io.Writer, gs plugin.GuildStatus) error {
 	}
 	if gs.LastError != "" {
 		fmt.Fprintf(w, "  last error: %s\n", gs.LastError)
+	}
+	return nil
+}
+
+// requireDatabase refuses to manage plugins in a SQLite database that does
+// not exist yet: run from the wrong directory, the command would create an
+// empty one and report that nothing is installed.
+func requireDatabase(cfg *config.Config) error {
+	if cfg.DatabaseURL != "" {
+		return nil
+	}
+	if _, err := os.Stat(cfg.DSN()); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("no database at %s: run this where the server keeps its data, or point at it with --data-dir (SPYWATCHER_DATA_DIR) or --database-url; `spywatcher migrate` creates a new one", cfg.DSN())
 	}
 	return nil
 }

@@ -56,6 +56,7 @@ func TestPluginCommands(t *testing.T) {
 		want string
 	}{
 		{[]string{"frobnicate"}, 2, "unknown plugin command"},
+		{[]string{"list"}, 1, "no database at " + data},
 		{[]string{"install"}, 2, "name the plugin's directory"},
 		{[]string{"install", "/nonexistent"}, 1, "read manifest"},
 		{[]string{"install", writePlugin(t, "1.0.0", "")}, 0, "installed counter 1.0.0"},
@@ -77,7 +78,12 @@ func TestPluginCommands(t *testing.T) {
 		{[]string{"uninstall", "counter"}, 0, "uninstalled counter"},
 		{[]string{"list"}, 0, "ID"},
 	}
-	for _, s := range steps {
+	for i, s := range steps {
+		if i == 2 { // after the missing database was reported: create it
+			if code, _, errOut := run(t, ctx, nil, "migrate", "--data-dir", data); code != 0 {
+				t.Fatalf("migrate: %s", errOut)
+			}
+		}
 		code, out, errOut := p(s.args...)
 		if code != s.code || !strings.Contains(out+errOut, s.want) {
 			t.Fatalf("plugin %v: exit %d\n%s%s\nwant exit %d mentioning %q", s.args, code, out, errOut, s.code, s.want)

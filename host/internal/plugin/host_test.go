@@ -317,6 +317,19 @@ func TestLifecycle(t *testing.T) {
 		t.Fatalf("data after upgrade: %v", c)
 	}
 
+	// The same version and code again changes nothing; an older version is
+	// refused rather than installed as an "upgrade".
+	same, err := f.h.Install(ctx, manifest(t, "counter", "1.1.0", guest(t, "good"), func(m *Manifest) {
+		m.Permissions = append(m.Permissions, PermissionRequest{Name: PermActivityRead, Reason: "new feature"})
+	}), guest(t, "good"))
+	if err != nil || !same.Unchanged || same.Previous != "" {
+		t.Fatalf("reinstall of the same version: %+v %v", same, err)
+	}
+	if _, err := f.h.Install(ctx, manifest(t, "counter", "1.0.5", guest(t, "good"), nil), guest(t, "good")); err == nil ||
+		!strings.Contains(err.Error(), "older than the installed 1.1.0") {
+		t.Fatalf("downgrade: %v", err)
+	}
+
 	// Disabled: nothing delivered.
 	f.h.SetEnabled(ctx, "counter", guildA, false)
 	f.bus.Publish(ctx, []event.Event{messageEvent(guildA)})

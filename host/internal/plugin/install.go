@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/spywatcher/spywatcher/host/internal/plugin/wasm"
@@ -41,6 +43,9 @@ type Installed struct {
 	// ask for: guilds that run the plugin must grant them before it runs
 	// again there.
 	NewPermissions []string `json:"new_permissions,omitempty"`
+	// Unchanged says this exact version and code was already installed;
+	// nothing changed.
+	Unchanged bool `json:"unchanged,omitempty"`
 }
 
 // InstallDir installs the plugin whose plugin.json is in dir.
@@ -101,8 +106,13 @@ func (h *Host) Install(ctx context.Context, manifest, code []byte) (Installed, e
 	}
 	res := Installed{Manifest: m}
 	if prev, err := h.st.GetPlugin(ctx, m.ID); err == nil {
-		if prev.Version == m.Version && prev.SHA256 != m.Artifact.SHA256 {
+		switch c := compareVersions(m.Version, prev.Version); {
+		case c == 0 && prev.SHA256 != m.Artifact.SHA256:
 			return Installed{}, installErr("%s %s is installed with different code; raise the version to upgrade", m.ID, m.Version)
+		case c == 0:
+			return Installed{Manifest: m, Unchanged: true}, nil
+		case c < 0:
+			return Installed{}, installErr("%s %s is older than the installed %s; to go back, uninstall it first (its grants and data go with it) or publish the old code as a new version", m.ID, m.Version, prev.Version)
 		}
 		res.Previous = prev.Version
 		if pm, err := ParseManifest(prev.Manifest); err == nil {
@@ -300,4 +310,52 @@ func (h *Host) Revoke(ctx context.Context, pluginID, guildID string, perms []str
 	}
 	h.log.Info("plugin permissions revoked", "plugin", pluginID, "guild", guildID, "permissions", perms)
 	return h.rebuild(ctx)
+}
+
+// compareVersions orders two semantic versions (the manifest checked their
+// form): -1, 0 or 1. A pre-release sorts before its release; pre-release
+// identifiers compare numerically when both are numbers, else as text.
+func compareVersions(a, b string) int {
+	split := func(v string) (nums [3]int, pre string) {
+		core, pre, _ := strings.Cut(v, "-")
+		for i, p := range strings.SplitN(core, ".", 3) {
+			nums[i], _ = strconv.Atoi(p)
+		}
+		return nums, pre
+	}
+	an, ap := split(a)
+	bn, bp := split(b)
+	for i := range an {
+		if c := cmp.Compare(an[i], bn[i]); c != 0 {
+			return c
+		}
+	}
+	switch {
+	case ap == bp:
+		return 0
+	case ap == "":
+		return 1
+	case bp == "":
+		return -1
+	}
+	as, bs := strings.Split(ap, "."), strings.Split(bp, ".")
+	for i := 0; i < len(as) && i < len(bs); i++ {
+		x, errx := strconv.Atoi(as[i])
+		y, erry := strconv.Atoi(bs[i])
+		var c int
+		switch {
+		case errx == nil && erry == nil:
+			c = cmp.Compare(x, y)
+		case errx == nil:
+			c = -1 // numeric identifiers sort before alphanumeric ones
+		case erry == nil:
+			c = 1
+		default:
+			c = strings.Compare(as[i], bs[i])
+		}
+		if c != 0 {
+			return c
+		}
+	}
+	return cmp.Compare(len(as), len(bs))
 }

@@ -3,6 +3,7 @@ package plugin
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -299,9 +300,37 @@ func (m *Manifest) ValidateConfig(config json.RawMessage) error {
 	}
 	doc, _ := jsonschema.UnmarshalJSON(bytes.NewReader(config))
 	if err := m.config.Validate(doc); err != nil {
-		return fmt.Errorf("plugin: configuration does not match the plugin's schema: %w", err)
+		return fmt.Errorf("plugin: configuration does not match the plugin's schema: %s", schemaProblems(err))
 	}
 	return nil
+}
+
+// schemaProblems lists where a value breaks a schema and how ("at /limit:
+// got string, want number"), without the schema's internal URL.
+func schemaProblems(err error) string {
+	var ve *jsonschema.ValidationError
+	if !errors.As(err, &ve) {
+		return err.Error()
+	}
+	var out []string
+	for _, u := range ve.BasicOutput().Errors {
+		if u.Error == nil {
+			continue
+		}
+		msg := u.Error.String()
+		if strings.HasPrefix(msg, "validation failed") { // a parent of the causes listed anyway
+			continue
+		}
+		at := u.InstanceLocation
+		if at == "" {
+			at = "/"
+		}
+		out = append(out, "at "+at+": "+msg)
+	}
+	if len(out) == 0 {
+		return err.Error()
+	}
+	return strings.Join(out, "; ")
 }
 
 // Has reports whether the plugin implements hook.

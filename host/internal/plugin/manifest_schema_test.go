@@ -68,3 +68,24 @@ func TestManifestSchemaAgreesWithTheHost(t *testing.T) {
 		})
 	}
 }
+
+func TestConfigErrorsSayWhereAndWhy(t *testing.T) {
+	m, err := ParseManifest([]byte(`{"id":"cfg","name":"Cfg","version":"1.0.0","runtime":"wasm","abi_version":1,
+		"artifact":{"path":"p.wasm","sha256":"` + strings.Repeat("a", 64) + `"},"hooks":["tick"],
+		"config_schema":{"type":"object","additionalProperties":false,"properties":{"minutes":{"type":"number"}}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ config, want string }{
+		{`{"minutes":"soon"}`, "at /minutes: got string, want number"},
+		{`{"minuts":5}`, "at /: additional properties 'minuts' not allowed"},
+	} {
+		err := m.ValidateConfig(json.RawMessage(c.config))
+		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "file://") {
+			t.Errorf("%s: %v, want it to say %q (and no schema URL)", c.config, err, c.want)
+		}
+	}
+	if err := m.ValidateConfig(json.RawMessage(`{"minutes":5}`)); err != nil {
+		t.Error(err)
+	}
+}

@@ -114,7 +114,8 @@ func (c *Context) ConfigFloat(key string, def float64) float64 {
 }
 
 // HostError is an error the host answered a host function call with.
-// Code is one of: denied, quota, invalid, not_found, unavailable, internal.
+// Code is one of: denied, quota, invalid, not_found, timeout, unavailable,
+// internal.
 type HostError struct {
 	Function string `json:"-"`
 	Code     string `json:"code"`
@@ -170,17 +171,16 @@ func (c *Context) KVGet(key string) ([]byte, bool, error) {
 }
 
 // KVSet stores value under key. Needs kv.write; counts against the quota.
+// Use KVSetUser for data about one member.
 func (c *Context) KVSet(key string, value []byte) error {
-	return c.call("kv_set", struct {
-		Key   string `json:"key"`
-		Value []byte `json:"value"`
-	}{key, value}, nil)
+	return c.KVSetUser(key, value, "")
 }
 
-// KVSetForUser stores value under key and records that the entry is about
-// the member userID (a Discord ID), so that deleting that member's data
-// removes it even if the plugin is not running. Needs kv.write.
-func (c *Context) KVSetForUser(key string, value []byte, userID string) error {
+// KVSetUser stores value under key and records that it is about the member
+// userID (a Discord ID), so that when that person asks to be forgotten the
+// host deletes the entry even if the plugin's delete_user hook does not.
+// An empty userID is the same as KVSet. Needs kv.write.
+func (c *Context) KVSetUser(key string, value []byte, userID string) error {
 	return c.call("kv_set", struct {
 		Key    string `json:"key"`
 		Value  []byte `json:"value"`
@@ -218,8 +218,9 @@ func (c *Context) Log(level, msg string, attrs map[string]any) error {
 	return c.call("log", map[string]any{"level": level, "message": msg, "attrs": attrs}, nil)
 }
 
-// Count adds delta to the plugin's counter metric name (exported by the
-// host as spywatcher_plugin_counter_total). Needs metrics.write.
+// Count adds delta (zero or more; fractions are allowed) to the plugin's
+// counter metric name (exported by the host as
+// spywatcher_plugin_counter_total{plugin, guild, name}). Needs metrics.write.
 func (c *Context) Count(name string, delta float64) error {
 	return c.call("metric", map[string]any{"name": name, "delta": delta}, nil)
 }

@@ -9,6 +9,7 @@ package plugintest
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -27,7 +28,7 @@ type Host struct {
 	PluginID string
 	Settings map[string]any // the guild admin's configuration of the plugin
 	KV       map[string][]byte
-	// KVUsers records the member each entry set with KVSetForUser is about.
+	// KVUsers maps a key to the member it is about (KVSetUser).
 	KVUsers map[string]string
 	// Grants are the permissions the plugin sees as granted (Context.Granted).
 	Grants   []string
@@ -117,17 +118,15 @@ func (h *Host) Tick(now time.Time) error {
 	return err
 }
 
-// DeleteUser calls the delete_user hook.
+// DeleteUser does what the host does when a member asks to be forgotten:
+// it calls the delete_user hook (if the plugin offers it), then removes the
+// entries stored with KVSetUser for that member.
 func (h *Host) DeleteUser(userID string) error {
 	in, _ := json.Marshal(map[string]string{"user_id": userID})
 	_, err := plugin.Serve(h, plugin.HookDeleteUser, in)
-	return err
-}
-
-// ForgetUser removes every entry stored with KVSetForUser about userID, as
-// the host does when a member's data is deleted (before it calls the
-// plugin's delete_user hook).
-func (h *Host) ForgetUser(userID string) {
+	if errors.Is(err, plugin.ErrNotOffered) {
+		err = nil
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for k, u := range h.KVUsers {
@@ -136,6 +135,7 @@ func (h *Host) ForgetUser(userID string) {
 			delete(h.KVUsers, k)
 		}
 	}
+	return err
 }
 
 // Config implements plugin.Host.
