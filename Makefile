@@ -4,6 +4,7 @@ GO        ?= go
 BIN       := bin/spywatcher
 PKGS      := ./...
 SDK_GO    := sdk/go
+SDK_PROC  := sdk/go/plugin/process
 PG_URL    ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 REDIS_URL ?= redis://127.0.0.1:6379/0
 RUN_FLAGS ?= --simulate
@@ -34,13 +35,23 @@ bench: ## benchmarks: ingest throughput (SQLite, and PostgreSQL at PG_URL if rea
 lint: ## go vet and gofmt
 	$(GO) vet $(PKGS)
 	cd $(SDK_GO) && $(GO) vet ./...
+	cd $(SDK_PROC) && $(GO) vet ./...
 	@out=$$(gofmt -l host sdk migrations permissions plugins examples 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 check: lint ## tidy, format, then fail if that changed anything
 	$(GO) mod tidy
-	cd $(SDK_GO) && $(GO) mod tidy
+	# The SDK imports the process module only under the spywatcher_process
+	# tag and must not require it (it has no dependencies): tidy without
+	# looking it up.
+	cd $(SDK_GO) && GOPROXY=off $(GO) mod tidy -e
+	cd $(SDK_PROC) && $(GO) mod tidy
 	gofmt -w host sdk migrations permissions
 	git diff --exit-code
 
 clean: ## remove build output
 	rm -rf bin
+
+.PHONY: proto
+proto: ## regenerate the process plugin gRPC code (needs protoc, protoc-gen-go, protoc-gen-go-grpc)
+	cd $(SDK_PROC) && protoc --go_out=. --go_opt=paths=source_relative \
+		--go-grpc_out=. --go-grpc_opt=paths=source_relative pluginv1/plugin.proto

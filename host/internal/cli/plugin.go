@@ -25,7 +25,10 @@ Commands:
   install DIR                      install or upgrade the plugin whose plugin.json is in DIR
   list [--guild G]                 installed plugins (and their state in guild G)
   status ID --guild G              a plugin's state, grants and last error in a guild
-  enable ID --guild G              enable in a guild (also lifts a quarantine)
+  enable ID --guild G [--trust-process]
+                                   enable in a guild (also lifts a quarantine); a
+                                   process plugin is not sandboxed and needs
+                                   --trust-process to acknowledge that
   disable ID --guild G             disable in a guild
   grant ID --guild G PERM... | --all [--hosts h1,h2]
                                    grant permissions the plugin asks for
@@ -48,13 +51,14 @@ func pluginCmd(ctx context.Context, args []string, env Env) error {
 	}
 	sub := args[0]
 	var guild, set, file, hosts string
-	var all bool
+	var all, trustProcess bool
 	cfg, rest, err := loadConfig("plugin "+sub, args[1:], env, func(fs *flag.FlagSet) {
 		fs.StringVar(&guild, "guild", "", "guild ID")
 		fs.StringVar(&set, "set", "", "configuration as a JSON object (config)")
 		fs.StringVar(&file, "file", "", "configuration from a JSON file (config)")
 		fs.StringVar(&hosts, "hosts", "", "comma-separated hosts to allow for http.fetch (grant)")
 		fs.BoolVar(&all, "all", false, "grant everything the plugin asks for (grant)")
+		fs.BoolVar(&trustProcess, "trust-process", false, "acknowledge that a process plugin runs unsandboxed (enable)")
 	})
 	if err != nil {
 		return err
@@ -157,7 +161,7 @@ func pluginCmd(ctx context.Context, args []string, env Env) error {
 	id := rest[0]
 	switch sub {
 	case "enable", "disable":
-		err = h.SetEnabled(ctx, id, guild, sub == "enable")
+		err = h.SetEnabled(ctx, id, guild, sub == "enable", plugin.TrustProcess(trustProcess))
 	case "grant":
 		switch {
 		case all && len(rest) > 1:

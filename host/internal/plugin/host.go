@@ -30,6 +30,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/spywatcher/spywatcher/host/internal/bus"
+	"github.com/spywatcher/spywatcher/host/internal/plugin/process"
 	"github.com/spywatcher/spywatcher/host/internal/plugin/wasm"
 	"github.com/spywatcher/spywatcher/host/internal/safehttp"
 	"github.com/spywatcher/spywatcher/host/internal/store"
@@ -109,6 +110,8 @@ type Config struct {
 	FetchAllowPrivate []netip.Prefix
 	Now               func() time.Time
 	Logger            *slog.Logger
+	// Process tunes the process runtime (health checks, restart backoff).
+	Process process.Options
 }
 
 // Host runs plugins.
@@ -117,6 +120,7 @@ type Host struct {
 	st     Store
 	policy Policy
 	engine *wasm.Engine
+	procs  *process.Runtime
 	pool   *pool
 	fetch  Fetcher
 	emit   Emitter
@@ -173,6 +177,11 @@ func New(ctx context.Context, cfg Config, st Store, policy Policy, fetch Fetcher
 	if h.engine, err = wasm.NewEngine(cfg.CacheDir, funcs); err != nil {
 		return nil, err
 	}
+	pfuncs := map[string]process.HostFunc{}
+	for name, f := range funcs {
+		pfuncs[name] = process.HostFunc(f)
+	}
+	h.procs = process.NewRuntime(pfuncs, cfg.Process)
 	h.snap.Store(&snapshot{version: -1, plugins: map[string]*loaded{}, states: map[[2]string]*guildState{}, byGuild: map[string][]string{}})
 	if err := h.Refresh(ctx); err != nil {
 		return nil, err
@@ -185,7 +194,7 @@ func New(ctx context.Context, cfg Config, st Store, policy Policy, fetch Fetcher
 type loaded struct {
 	m      *Manifest
 	sha256 string
-	mod    *wasm.Module
+	mod    module
 	err    error // why it could not be loaded; the plugin then runs nowhere
 }
 
@@ -305,7 +314,7 @@ func (h *Host) rebuild(ctx context.Context) error {
 		if n := next.plugins[id]; (n == nil || n != l) && l.mod != nil {
 			// In-flight calls finish on their own instances; the module's
 			// runtime goes once they are released.
-			go func(mod *wasm.Module) {
+			go func(mod module) {
 				time.Sleep(2 * time.Minute)
 				mod.Close(context.Background())
 			}(l.mod)
@@ -339,7 +348,7 @@ func (h *Host) load(ctx context.Context, p store.InstalledPlugin) *loaded {
 		h.log.Error("plugin cannot load", "plugin", p.ID, "err", l.err)
 		return l
 	}
-	l.mod, l.err = h.engine.Compile(ctx, code, limitsOf(m))
+	l.mod, l.err = h.loadModule(ctx, m, code, h.artifactPath(m))
 	if l.err != nil {
 		h.log.Error("plugin cannot load", "plugin", p.ID, "err", l.err)
 	}
