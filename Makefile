@@ -55,3 +55,18 @@ clean: ## remove build output
 proto: ## regenerate the process plugin gRPC code (needs protoc, protoc-gen-go, protoc-gen-go-grpc)
 	cd $(SDK_PROC) && protoc --go_out=. --go_opt=paths=source_relative \
 		--go-grpc_out=. --go-grpc_opt=paths=source_relative pluginv1/plugin.proto
+
+# Example plugins in three languages (examples/*/README.md). Each build
+# writes its artifact's checksum into the example's plugin.json.
+EXAMPLE_SUM = sum=$$(sha256sum $(1) | cut -d' ' -f1) && sed -i -E "s/(\"sha256\": *\")[0-9a-f]{64}/\1$$sum/" $(2)
+
+.PHONY: examples
+examples: ## build every example plugin (C: clang lld wasi-libc libclang-rt-dev-wasm32; AssemblyScript: npm)
+	clang --target=wasm32-wasi -O2 -mexec-model=reactor -I sdk/c -Wall -Werror \
+		-o examples/c-raid-alert/plugin.wasm examples/c-raid-alert/src/raid_alert.c
+	$(call EXAMPLE_SUM,examples/c-raid-alert/plugin.wasm,examples/c-raid-alert/plugin.json)
+	cd examples/assemblyscript-keyword-alert && npm ci --no-audit --no-fund && npm run build
+	$(call EXAMPLE_SUM,examples/assemblyscript-keyword-alert/plugin.wasm,examples/assemblyscript-keyword-alert/plugin.json)
+	GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -o examples/go-first-message/plugin.wasm ./examples/go-first-message
+	$(call EXAMPLE_SUM,examples/go-first-message/plugin.wasm,examples/go-first-message/plugin.json)
+	$(GO) build -tags spywatcher_process -o examples/go-first-message/first-message ./examples/go-first-message

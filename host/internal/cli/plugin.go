@@ -37,6 +37,12 @@ Commands:
                                    set the plugin's configuration in a guild
   uninstall ID                     remove the plugin with its state and data
 
+Authoring (no database needed):
+  test DIR --events FILE [--config JSON|FILE] [--grant PERM,...] [--http "GET /p"]
+       [--tick] [--expect FILE] [--json]
+                                   run a plugin in a throwaway host against events and
+                                   print its hook calls, host calls, denials and outputs
+
 The database flags of 'spywatcher serve' apply (--data-dir, --database-url, ...).
 A running server picks the changes up within seconds.
 `
@@ -50,6 +56,10 @@ func pluginCmd(ctx context.Context, args []string, env Env) error {
 		return nil
 	}
 	sub := args[0]
+	switch sub {
+	case "test":
+		return pluginTestCmd(ctx, args[1:], env)
+	}
 	var guild, set, file, hosts string
 	var all, trustProcess bool
 	cfg, rest, err := loadConfig("plugin "+sub, args[1:], env, func(fs *flag.FlagSet) {

@@ -112,6 +112,21 @@ type Config struct {
 	Logger            *slog.Logger
 	// Process tunes the process runtime (health checks, restart backoff).
 	Process process.Options
+	// OnHostCall, if set, hears of every host function call after it was
+	// answered (spywatcher plugin test prints them).
+	OnHostCall func(HostCall)
+}
+
+// HostCall is one host function call a plugin made, as OnHostCall hears it.
+type HostCall struct {
+	Plugin   string          `json:"plugin"`
+	Guild    string          `json:"guild"`
+	Hook     string          `json:"hook"`
+	Function string          `json:"function"`
+	Request  json.RawMessage `json:"request"`
+	Response json.RawMessage `json:"response"`
+	// Result is ok, denied, invalid, quota, not_found, error, ...
+	Result string `json:"result"`
 }
 
 // Host runs plugins.
