@@ -38,6 +38,8 @@ Commands:
   uninstall ID                     remove the plugin with its state and data
 
 Authoring (no database needed):
+  new --lang go|assemblyscript|c NAME [--dir DIR]
+                                   scaffold a plugin that builds and passes its test
   test DIR --events FILE [--config JSON|FILE] [--grant PERM,...] [--http "GET /p"]
        [--tick] [--expect FILE] [--json]
                                    run a plugin in a throwaway host against events and
@@ -59,6 +61,8 @@ func pluginCmd(ctx context.Context, args []string, env Env) error {
 	switch sub {
 	case "test":
 		return pluginTestCmd(ctx, args[1:], env)
+	case "new":
+		return pluginNewCmd(args[1:], env)
 	}
 	var guild, set, file, hosts string
 	var all, trustProcess bool

@@ -130,18 +130,16 @@ func pluginTestCmd(ctx context.Context, args []string, env Env) error {
 		fmt.Fprint(env.Stderr, pluginTestUsage)
 		fs.PrintDefaults()
 	}
-	var dir string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		dir, args = args[0], args[1:]
-	}
-	if err := fs.Parse(args); err != nil {
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
 		return &exitError{code: 2, err: err}
 	}
-	if dir == "" && fs.NArg() > 0 {
-		dir = fs.Arg(0)
+	var dir string
+	if len(pos) > 0 {
+		dir = pos[0]
 	}
 	usage := func(msg string) error {
 		return &exitError{code: 2, err: errors.New(msg + " (see spywatcher plugin test --help)")}
