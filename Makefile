@@ -31,6 +31,7 @@ test-integration: ## the same suites against real PostgreSQL (and Redis) at PG_U
 bench: ## benchmarks: ingest throughput (SQLite, and PostgreSQL at PG_URL if reachable) and API latency
 	SPYWATCHER_TEST_POSTGRES_URL='$(PG_URL)' $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./host/internal/bench/
 	$(GO) test -run '^$$' -bench 'Enforce|Authenticate' -benchtime 20000x ./host/internal/authz/ ./host/internal/auth/
+	$(GO) test -run '^$$' -bench 'BenchmarkRuntime' -benchtime 2000x ./host/internal/plugin/
 
 lint: ## go vet and gofmt
 	$(GO) vet $(PKGS)

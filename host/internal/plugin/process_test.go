@@ -274,7 +274,34 @@ func TestProcessCrashAndRestart(t *testing.T) {
 		t.Fatalf("after kill: %v", err)
 	}
 
-	// Repeated crashes quarantine it, like any other failure.
+	// Repeated deaths between calls quarantine it, and the quarantine stops
+	// the process.
+	for i := 0; i < 3; i++ {
+		var pid int
+		eventually(t, "a live process", func() bool {
+			p := f.pids("hostile")
+			if len(p) == 1 && alive(p[0]) {
+				pid = p[0]
+				return true
+			}
+			st, _ := f.h.Status(ctx, "hostile", guildA)
+			return st.State == "quarantined"
+		})
+		if pid != 0 {
+			syscall.Kill(pid, syscall.SIGKILL)
+			eventually(t, "the death noticed", func() bool { p := f.pids("hostile"); return len(p) == 0 || p[0] != pid })
+		}
+	}
+	eventually(t, "quarantine after three deaths", func() bool {
+		st, _ := f.h.Status(ctx, "hostile", guildA)
+		return st.State == "quarantined"
+	})
+	eventually(t, "processes stopped once quarantined", func() bool { return len(f.pids("hostile")) == 0 })
+	if err := f.h.SetEnabled(ctx, "hostile", guildA, true, TrustProcess(true)); err != nil {
+		t.Fatal(err)
+	}
+
+	// Repeated crashes during calls quarantine it too, like any other failure.
 	for i := 0; i < 3; i++ {
 		f.route("hostile", guildA, "/exit")
 	}

@@ -375,8 +375,16 @@ func (in *Instance) crashed(p *proc, err error, report bool) {
 	in.lastErr = err
 	in.crashes++
 	in.mu.Unlock()
-	if report && in.opts.OnCrash != nil {
-		in.opts.OnCrash(err)
+	if report {
+		in.reportCrash(err)
+	}
+}
+
+// reportCrash tells OnCrash, off the supervisor's goroutine: the host may
+// react by closing this very instance, which waits for the supervisor.
+func (in *Instance) reportCrash(err error) {
+	if in.opts.OnCrash != nil {
+		go in.opts.OnCrash(err)
 	}
 }
 
@@ -409,9 +417,7 @@ func (in *Instance) supervise() {
 				in.mu.Lock()
 				in.lastErr, in.crashes = err, in.crashes+1
 				in.mu.Unlock()
-				if in.opts.OnCrash != nil {
-					in.opts.OnCrash(err)
-				}
+				in.reportCrash(err)
 				continue
 			}
 			in.mu.Lock()
