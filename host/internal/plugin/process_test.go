@@ -157,6 +157,13 @@ func TestSamePluginBothRuntimes(t *testing.T) {
 			eventually(t, "the plugin's log line", func() bool {
 				return strings.Contains(f.logs.String(), `"msg":"hello from good","plugin":"counter","guild":"`+guildA)
 			})
+			// What it prints to stdout lands there too.
+			if _, err := f.route("counter", guildA, "/print"); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, "the plugin's stdout", func() bool {
+				return strings.Contains(f.logs.String(), `"msg":"plugin output","plugin":"counter","guild":"`+guildA+`","text":"printed by good\n"`)
+			})
 		})
 	}
 }
