@@ -111,7 +111,8 @@ func (f *fixture) start(_ map[string]any) {
 		QuarantineAfter: 3, Refresh: 20 * time.Millisecond, FlushInterval: 5 * time.Millisecond,
 		FetchAllowPrivate: []netip.Prefix{netip.MustParsePrefix("127.0.0.2/32")},
 		Logger:            slog.New(slog.NewJSONHandler(&f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Process:           process.Options{HealthInterval: 200 * time.Millisecond, BackoffMin: 20 * time.Millisecond, BackoffMax: 500 * time.Millisecond},
+		Process: process.Options{HealthInterval: 200 * time.Millisecond, HealthTimeout: time.Second,
+			BackoffMin: 20 * time.Millisecond, BackoffMax: 500 * time.Millisecond},
 	}, st, f.enf, safehttp.New(safehttp.Options{}), f.bus, f.reg)
 	if err != nil {
 		t.Fatal(err)

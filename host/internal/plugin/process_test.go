@@ -281,6 +281,26 @@ func TestProcessCrashAndRestart(t *testing.T) {
 		t.Fatalf("after kill: %v", err)
 	}
 
+	// A process that stops answering (here: stopped) fails its health check
+	// and is replaced.
+	hung := f.pids("hostile")[0]
+	syscall.Kill(hung, syscall.SIGSTOP)
+	eventually(t, "the hung process replaced", func() bool {
+		p := f.pids("hostile")
+		return len(p) == 1 && p[0] != hung && alive(p[0])
+	})
+	eventually(t, "the health check failure recorded", func() bool {
+		pg, _ := f.st.GetPluginGuild(ctx, "hostile", guildA)
+		return strings.Contains(pg.LastError, "failed its health check")
+	})
+	if alive(hung) {
+		syscall.Kill(hung, syscall.SIGCONT)
+		eventually(t, "the hung process killed", func() bool { return !alive(hung) })
+	}
+	if res, err := f.route("hostile", guildA, "/ok"); err != nil || string(res.Body) != "fine" {
+		t.Fatalf("after a hang: %v", err)
+	}
+
 	// Repeated deaths between calls quarantine it, and the quarantine stops
 	// the process.
 	for i := 0; i < 3; i++ {

@@ -57,6 +57,7 @@ type HostFunc func(ctx context.Context, request []byte) []byte
 // Options tune the runtime. Zero fields take the defaults noted.
 type Options struct {
 	HealthInterval time.Duration // how often an idle process is pinged; default 10s
+	HealthTimeout  time.Duration // longest wait for the answer to a ping; default 5s
 	StartTimeout   time.Duration // spawn and handshake; default 10s
 	BackoffMin     time.Duration // first restart delay after a crash; default 200ms
 	BackoffMax     time.Duration // longest restart delay; default 30s
@@ -75,6 +76,9 @@ type Runtime struct {
 func NewRuntime(funcs map[string]HostFunc, opts Options) *Runtime {
 	if opts.HealthInterval <= 0 {
 		opts.HealthInterval = 10 * time.Second
+	}
+	if opts.HealthTimeout <= 0 {
+		opts.HealthTimeout = 5 * time.Second
 	}
 	if opts.StartTimeout <= 0 {
 		opts.StartTimeout = 10 * time.Second
@@ -197,6 +201,35 @@ type proc struct {
 	gone   atomic.Bool // crash handled
 }
 
+// stop ends the process. A graceful stop lets go-plugin ask it to exit; a
+// crashed or hung process is killed first, because go-plugin's graceful
+// shutdown waits for an answer a stopped process never gives. Either way
+// a process that has not gone within killAfter is killed.
+func (p *proc) stop(graceful bool) {
+	const killAfter = 5 * time.Second
+	kill := func() {
+		if p.pid > 0 {
+			if osp, err := os.FindProcess(p.pid); err == nil {
+				osp.Kill() //nolint:errcheck // it may be gone already
+			}
+		}
+	}
+	if !graceful {
+		kill()
+	}
+	done := make(chan struct{})
+	go func() {
+		p.client.Kill()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(killAfter):
+		kill()
+		<-done
+	}
+}
+
 // CrashError reports a call that failed because the process died, hung or
 // could not be started. The instance restarts the process by itself.
 type CrashError struct{ Err error }
@@ -227,7 +260,7 @@ func (m *Module) Instantiate(ctx context.Context, opts InstanceOptions) (*Instan
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
-		p.client.Kill()
+		p.stop(true)
 		return nil, errors.New("process: module closed")
 	}
 	m.live[in] = struct{}{}
@@ -259,7 +292,7 @@ func (in *Instance) spawn(ctx context.Context) (*proc, error) {
 		Stderr:           io.Discard, // lines are parsed into Logger already
 	})
 	fail := func(err error) (*proc, error) {
-		client.Kill()
+		(&proc{client: client, pid: pidOf(client)}).stop(false)
 		return nil, fmt.Errorf("process: start %s: %w", m.path, explain(err))
 	}
 	cp, err := client.Client()
@@ -285,11 +318,15 @@ func (in *Instance) spawn(ctx context.Context) (*proc, error) {
 	if err != nil {
 		return fail(err)
 	}
-	p := &proc{client: client, rpc: c.rpc, hooks: res.GetHooks()}
-	if rc := client.ReattachConfig(); rc != nil {
-		p.pid = rc.Pid
+	return &proc{client: client, rpc: c.rpc, hooks: res.GetHooks(), pid: pidOf(client)}, nil
+}
+
+// pidOf is the process ID of a started client, 0 if unknown.
+func pidOf(c *plugin.Client) int {
+	if rc := c.ReattachConfig(); rc != nil {
+		return rc.Pid
 	}
-	return p, nil
+	return 0
 }
 
 // explain turns go-plugin's start errors into sentences an admin can act on.
@@ -366,7 +403,7 @@ func (in *Instance) crashed(p *proc, err error, report bool) {
 	if !p.gone.CompareAndSwap(false, true) {
 		return
 	}
-	p.client.Kill()
+	p.stop(false)
 	in.mu.Lock()
 	if in.cur == p {
 		in.cur = nil
@@ -423,7 +460,7 @@ func (in *Instance) supervise() {
 			in.mu.Lock()
 			if in.closed {
 				in.mu.Unlock()
-				np.client.Kill()
+				np.stop(true)
 				return
 			}
 			in.cur = np
@@ -459,8 +496,8 @@ func (in *Instance) ping(p *proc) error {
 	select {
 	case err := <-done:
 		return err
-	case <-time.After(in.m.rt.opts.StartTimeout):
-		return errors.New("no answer")
+	case <-time.After(in.m.rt.opts.HealthTimeout):
+		return fmt.Errorf("no answer within %s", in.m.rt.opts.HealthTimeout)
 	}
 }
 
@@ -523,9 +560,8 @@ func (in *Instance) Close(context.Context) error {
 	in.mu.Unlock()
 	close(in.stop)
 	<-in.done
-	if p != nil {
-		p.gone.Store(true)
-		p.client.Kill()
+	if p != nil && p.gone.CompareAndSwap(false, true) {
+		p.stop(true)
 	}
 	in.m.mu.Lock()
 	delete(in.m.live, in)
