@@ -18,6 +18,12 @@
 // exponential backoff and every crash is reported to the host, which
 // quarantines after repeated failures.
 //
+// The contract is protobuf (pluginv1/plugin.proto, generated code
+// committed, `make proto` regenerates it) rather than a JSON codec over
+// gRPC: go-plugin's own services are protobuf already, and a .proto file is
+// what a plugin author in another language needs to implement the process
+// side. The payloads inside stay the WebAssembly ABI's JSON documents.
+//
 // What it cannot guarantee: a process is not sandboxed. It runs with the
 // host's user, can read and write its files, open sockets and use as much
 // memory and CPU as the OS allows. PLUGINS.md says so to admins, and the
