@@ -41,6 +41,13 @@ type instance interface {
 	Close(ctx context.Context) error
 }
 
+var (
+	_ module   = wasmModule{}
+	_ module   = processModule{}
+	_ instance = (*wasm.Instance)(nil)
+	_ instance = (*process.Instance)(nil)
+)
+
 // reusable reports whether inst may serve another call after err: after its
 // own reported error, yes; after a trap or timeout a WebAssembly instance is
 // spent, while a process instance restarts its process by itself.
