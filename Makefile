@@ -4,6 +4,7 @@ GO        ?= go
 BIN       := bin/spywatcher
 PKGS      := ./...
 SDK_GO    := sdk/go
+SDK_PROC  := sdk/go/plugin/process
 PG_URL    ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 REDIS_URL ?= redis://127.0.0.1:6379/0
 RUN_FLAGS ?= --simulate
@@ -31,17 +32,43 @@ bench: ## benchmarks: ingest throughput (SQLite, and PostgreSQL at PG_URL if rea
 	SPYWATCHER_TEST_POSTGRES_URL='$(PG_URL)' $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./host/internal/bench/
 	$(GO) test -run '^$$' -bench 'Enforce|Authenticate' -benchtime 20000x ./host/internal/authz/ ./host/internal/auth/
 	$(GO) test -run '^$$' -bench 'DispatchPerEvent|HookCall|InstanceMemory' ./host/internal/plugin/
+	$(GO) test -run '^$$' -bench 'BenchmarkRuntime' -benchtime 2000x ./host/internal/plugin/
 
 lint: ## go vet and gofmt
 	$(GO) vet $(PKGS)
 	cd $(SDK_GO) && $(GO) vet ./...
+	cd $(SDK_PROC) && $(GO) vet ./...
 	@out=$$(gofmt -l host sdk migrations permissions plugins examples 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 check: lint ## tidy, format, then fail if that changed anything
 	$(GO) mod tidy
-	cd $(SDK_GO) && $(GO) mod tidy
+	# The SDK imports the process module only under the spywatcher_process
+	# tag and must not require it (it has no dependencies): tidy without
+	# looking it up.
+	cd $(SDK_GO) && GOPROXY=off $(GO) mod tidy -e
+	cd $(SDK_PROC) && $(GO) mod tidy
 	gofmt -w host sdk migrations permissions
 	git diff --exit-code
 
 clean: ## remove build output
 	rm -rf bin
+
+.PHONY: proto
+proto: ## regenerate the process plugin gRPC code (needs protoc, protoc-gen-go, protoc-gen-go-grpc)
+	cd $(SDK_PROC) && protoc --go_out=. --go_opt=paths=source_relative \
+		--go-grpc_out=. --go-grpc_opt=paths=source_relative pluginv1/plugin.proto
+
+# Example plugins in three languages (examples/*/README.md). Each build
+# writes its artifact's checksum into the example's plugin.json.
+EXAMPLE_SUM = sum=$$(sha256sum $(1) | cut -d' ' -f1) && sed -i -E "s/(\"sha256\": *\")[0-9a-f]{64}/\1$$sum/" $(2)
+
+.PHONY: examples
+examples: ## build every example plugin (C: clang lld wasi-libc libclang-rt-dev-wasm32; AssemblyScript: npm)
+	clang --target=wasm32-wasi -O2 -mexec-model=reactor -I sdk/c -Wall -Werror \
+		-o examples/c-raid-alert/plugin.wasm examples/c-raid-alert/src/raid_alert.c
+	$(call EXAMPLE_SUM,examples/c-raid-alert/plugin.wasm,examples/c-raid-alert/plugin.json)
+	cd examples/assemblyscript-keyword-alert && npm ci --no-audit --no-fund && npm run build
+	$(call EXAMPLE_SUM,examples/assemblyscript-keyword-alert/plugin.wasm,examples/assemblyscript-keyword-alert/plugin.json)
+	GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -o examples/go-first-message/plugin.wasm ./examples/go-first-message
+	$(call EXAMPLE_SUM,examples/go-first-message/plugin.wasm,examples/go-first-message/plugin.json)
+	$(GO) build -tags spywatcher_process -o examples/go-first-message/first-message ./examples/go-first-message

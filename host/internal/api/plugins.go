@@ -26,7 +26,7 @@ type PluginHost interface {
 	Uninstall(ctx context.Context, id string) error
 	GuildStatuses(ctx context.Context, guildID string) ([]plugin.GuildStatus, error)
 	Status(ctx context.Context, pluginID, guildID string) (plugin.GuildStatus, error)
-	SetEnabled(ctx context.Context, pluginID, guildID string, enabled bool) error
+	SetEnabled(ctx context.Context, pluginID, guildID string, enabled bool, opts ...plugin.EnableOption) error
 	Configure(ctx context.Context, pluginID, guildID string, config json.RawMessage) error
 	Grant(ctx context.Context, pluginID, guildID string, reqs []plugin.GrantRequest, by string) error
 	GrantAll(ctx context.Context, pluginID, guildID, by string) error
@@ -70,6 +70,8 @@ func pluginErr(err error) error {
 		return &Error{Status: http.StatusUnprocessableEntity, Code: "invalid_plugin", Message: ie.Error()}
 	case errors.Is(err, plugin.ErrUnknownPlugin):
 		return notFound("plugin not installed")
+	case errors.Is(err, plugin.ErrTrustRequired):
+		return &Error{Status: http.StatusUnprocessableEntity, Code: "trust_required", Message: err.Error()}
 	case errors.Is(err, plugin.ErrNotRunnable):
 		return &Error{Status: http.StatusConflict, Code: "plugin_not_running",
 			Message: "the plugin does not run in this guild: enable it and grant the permissions it requires (see its status)"}
@@ -220,8 +222,19 @@ func (h *pluginsHandler) setEnabled(enabled bool) http.HandlerFunc {
 		if !ok {
 			return
 		}
-		err := h.host.SetEnabled(r.Context(), id, guild, enabled)
-		h.record(r, map[bool]string{true: "plugin.enable", false: "plugin.disable"}[enabled], id, guild, err, "")
+		// An optional body acknowledges that a process plugin runs unsandboxed.
+		var body struct {
+			TrustProcess bool `json:"trust_process"`
+		}
+		if enabled && r.ContentLength != 0 && !h.decodeBody(w, r, &body) {
+			return
+		}
+		err := h.host.SetEnabled(r.Context(), id, guild, enabled, plugin.TrustProcess(body.TrustProcess))
+		detail := ""
+		if body.TrustProcess {
+			detail = "trust_process"
+		}
+		h.record(r, map[bool]string{true: "plugin.enable", false: "plugin.disable"}[enabled], id, guild, err, detail)
 		if err != nil {
 			h.err.write(w, r, pluginErr(err))
 			return

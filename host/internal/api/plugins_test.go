@@ -106,3 +106,38 @@ func TestPluginAPI(t *testing.T) {
 		t.Fatalf("plugin list without a token: %d", w.Code)
 	}
 }
+
+// TestProcessPluginNeedsTrust: a process plugin is not sandboxed, so the
+// admin must acknowledge that to enable it.
+func TestProcessPluginNeedsTrust(t *testing.T) {
+	hs := newHarness(t)
+	hs.seed(t)
+	path := guesttest.BuildProcess(t, "host/internal/plugin/testdata/guests/good")
+	code, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := strings.Replace(goodManifest(code, "1.0.0"), `"runtime":"wasm"`, `"runtime":"process"`, 1)
+	m = strings.Replace(m, `"plugin.wasm"`, `"counter"`, 1)
+	ctype, body := multipartBody(t, map[string][]byte{"manifest": []byte(m), "artifact": code})
+	g := "/api/v1/guilds/" + guildID + "/plugins/counter"
+	for _, tt := range []struct {
+		name, method, path, ctype, body string
+		status                          int
+		contains                        string
+	}{
+		{"install", "POST", "/api/v1/plugins", ctype, string(body), 201, `"runtime":"process"`},
+		{"enable without trust", "POST", g + "/enable", "", "", 422, "trust_required"},
+		{"enable trusting false", "POST", g + "/enable", "application/json", `{"trust_process":false}`, 422, "trust_required"},
+		{"enable bad body", "POST", g + "/enable", "application/json", `{"trust":true}`, 400, "unknown field"},
+		{"enable with trust", "POST", g + "/enable", "application/json", `{"trust_process":true}`, 200, `"enabled":true`},
+		{"grant all", "POST", g + "/grants", "application/json", `{"all":true}`, 200, `"state":"running"`},
+		{"route", "GET", g + "/http/counts", "", "", 200, `"counts"`},
+		{"disable needs no trust", "POST", g + "/disable", "", "", 200, `"enabled":false`},
+	} {
+		w := hs.do(tt.method, tt.path, token, tt.ctype, tt.body)
+		if w.Code != tt.status || !strings.Contains(w.Body.String(), tt.contains) {
+			t.Fatalf("%s: %s %s: %d %s\nwant %d containing %s", tt.name, tt.method, tt.path, w.Code, truncate(w.Body.String(), 500), tt.status, tt.contains)
+		}
+	}
+}

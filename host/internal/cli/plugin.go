@@ -27,7 +27,10 @@ Commands:
   install DIR                      install or upgrade the plugin whose plugin.json is in DIR
   list [--guild G]                 installed plugins (and their state in guild G)
   status ID --guild G              a plugin's state, grants and last error in a guild
-  enable ID --guild G              enable in a guild (also lifts a quarantine)
+  enable ID --guild G [--trust-process]
+                                   enable in a guild (also lifts a quarantine); a
+                                   process plugin is not sandboxed and needs
+                                   --trust-process to acknowledge that
   disable ID --guild G             disable in a guild
   grant ID --guild G PERM... | --all [--hosts h1,h2]
                                    grant permissions the plugin asks for
@@ -35,6 +38,14 @@ Commands:
   config ID --guild G --set JSON | --file FILE
                                    set the plugin's configuration in a guild
   uninstall ID                     remove the plugin with its state and data
+
+Authoring (no database needed):
+  new --lang go|assemblyscript|c NAME [--dir DIR]
+                                   scaffold a plugin that builds and passes its test
+  test DIR --events FILE [--config JSON|FILE] [--grant PERM,...] [--http "GET /p"]
+       [--tick] [--expect FILE] [--json]
+                                   run a plugin in a throwaway host against events and
+                                   print its hook calls, host calls, denials and outputs
 
 The database flags of 'spywatcher serve' apply (--data-dir, --database-url, ...).
 A running server picks the changes up within seconds.
@@ -49,14 +60,21 @@ func pluginCmd(ctx context.Context, args []string, env Env) error {
 		return nil
 	}
 	sub := args[0]
+	switch sub {
+	case "test":
+		return pluginTestCmd(ctx, args[1:], env)
+	case "new":
+		return pluginNewCmd(args[1:], env)
+	}
 	var guild, set, file, hosts string
-	var all bool
+	var all, trustProcess bool
 	cfg, rest, err := loadConfig("plugin "+sub, args[1:], env, func(fs *flag.FlagSet) {
 		fs.StringVar(&guild, "guild", "", "guild ID")
 		fs.StringVar(&set, "set", "", "configuration as a JSON object (config)")
 		fs.StringVar(&file, "file", "", "configuration from a JSON file (config)")
 		fs.StringVar(&hosts, "hosts", "", "comma-separated hosts to allow for http.fetch (grant)")
 		fs.BoolVar(&all, "all", false, "grant everything the plugin asks for (grant)")
+		fs.BoolVar(&trustProcess, "trust-process", false, "acknowledge that a process plugin runs unsandboxed (enable)")
 	})
 	if err != nil {
 		return err
@@ -166,7 +184,7 @@ func pluginCmd(ctx context.Context, args []string, env Env) error {
 	id := rest[0]
 	switch sub {
 	case "enable", "disable":
-		err = h.SetEnabled(ctx, id, guild, sub == "enable")
+		err = h.SetEnabled(ctx, id, guild, sub == "enable", plugin.TrustProcess(trustProcess))
 	case "grant":
 		switch {
 		case all && len(rest) > 1:

@@ -7,10 +7,11 @@ import (
 	"io"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
-	"github.com/spywatcher/spywatcher/host/internal/plugin/wasm"
+	"github.com/spywatcher/spywatcher/host/internal/plugin/process"
 	sdk "github.com/spywatcher/spywatcher/sdk/go/plugin"
 )
 
@@ -50,9 +51,14 @@ func (h *Host) call(ctx context.Context, pluginID, guildID, hook string, input [
 	}
 	key := poolKey{plugin: pluginID, version: l.m.Version, guild: guildID, config: st.pg.ConfigVersion, grants: st.grantList}
 	start := h.cfg.Now()
-	x, err := h.pool.acquire(ctx, key, l.m.Limits.Instances, func() (*wasm.Instance, error) {
-		return l.mod.Instantiate(ctx, instanceConfig(pluginID, guildID, string(st.pg.Config), st.grantList),
-			h.pluginLogger(l.m, guildID), &wasiOutput{h: h, m: l.m, guild: guildID})
+	x, err := h.pool.acquire(ctx, key, l.m.Limits.Instances, func() (instance, error) {
+		return l.mod.instantiate(ctx, instanceOptions{
+			config: instanceConfig(pluginID, guildID, string(st.pg.Config), st.grantList),
+			log:    h.pluginLogger(l.m, guildID), output: &wasiOutput{h: h, m: l.m, guild: guildID},
+			onCrash: func(err error) {
+				h.failed(context.WithoutCancel(ctx), pluginID, guildID, "process", "crash", err)
+			},
+		})
 	})
 	if err != nil {
 		if ctx.Err() != nil {
@@ -63,9 +69,7 @@ func (h *Host) call(ctx context.Context, pluginID, guildID, hook string, input [
 	}
 	scope := &callScope{h: h, snap: snap, l: l, guild: guildID, hook: hook}
 	out, err := x.inst.Call(context.WithValue(ctx, scopeKey{}, scope), hook, input)
-	var guestErr *wasm.GuestError
-	healthy := err == nil || errors.As(err, &guestErr)
-	h.pool.release(x, healthy)
+	h.pool.release(x, reusable(x.inst, err))
 	h.m.callSeconds.WithLabelValues(pluginID, hook).Observe(h.cfg.Now().Sub(start).Seconds())
 	if err == nil && len(out) > l.m.Limits.MaxOutputKB<<10 {
 		err = fmt.Errorf("plugin: output of %d bytes exceeds the plugin's limit of %d KiB", len(out), l.m.Limits.MaxOutputKB)
@@ -80,11 +84,13 @@ func (h *Host) call(ctx context.Context, pluginID, guildID, hook string, input [
 }
 
 func resultOf(err error) string {
-	var ge *wasm.GuestError
+	var crash *process.CrashError
 	switch {
-	case errors.As(err, &ge):
+	case isGuestError(err):
 		return "error"
-	case errors.Is(err, context.DeadlineExceeded):
+	case errors.As(err, &crash) && !strings.Contains(err.Error(), "timed out"):
+		return "crash"
+	case errors.Is(err, context.DeadlineExceeded), strings.Contains(err.Error(), "timed out"):
 		return "timeout"
 	}
 	return "trap"

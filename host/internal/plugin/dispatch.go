@@ -3,6 +3,7 @@ package plugin
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strconv"
 	"sync"
 	"time"
@@ -187,17 +188,61 @@ func (d *dispatcher) route(ctx context.Context, batch []event.Event) {
 			if !l.m.Has(HookEvents) {
 				continue
 			}
-			var mine []event.Event
-			for _, ev := range evs {
-				if l.m.Subscribes(ev.Kind) && snap.allowed(id, guild, ReadPermission(ev.Kind)) {
-					mine = append(mine, ev)
-				}
-			}
-			if len(mine) > 0 {
+			if mine := eventsFor(snap, l, guild, evs); len(mine) > 0 {
 				d.enqueue(ctx, l, guild, mine)
 			}
 		}
 	}
+}
+
+// eventsFor picks the events a plugin receives: the kinds it subscribes to
+// and may read in the guild.
+func eventsFor(snap *snapshot, l *loaded, guild string, evs []event.Event) []event.Event {
+	var mine []event.Event
+	for _, ev := range evs {
+		if l.m.Subscribes(ev.Kind) && snap.allowed(l.m.ID, guild, ReadPermission(ev.Kind)) {
+			mine = append(mine, ev)
+		}
+	}
+	return mine
+}
+
+// Deliver hands events of one guild to one plugin now, in batches of its
+// size, through the same filtering and encoding as dispatch, and returns
+// how many it received. It is the synchronous path for local testing
+// (spywatcher plugin test); the running host dispatches from the bus.
+func (h *Host) Deliver(ctx context.Context, pluginID, guild string, evs []event.Event) (int, error) {
+	snap := h.snap.Load()
+	l := snap.plugins[pluginID]
+	st := snap.state(pluginID, guild)
+	if l == nil || l.m == nil || st == nil || !st.runnable {
+		return 0, ErrNotRunnable
+	}
+	if !l.m.Has(HookEvents) {
+		return 0, nil
+	}
+	mine := eventsFor(snap, l, guild, evs)
+	content := h.permitted(pluginID, guild, PermContentRead)
+	var errs []error
+	for len(mine) > 0 {
+		n := min(len(mine), l.m.Limits.BatchEvents)
+		input, err := encodeBatch(l.m, guild, mine[:n], content)
+		if err != nil {
+			return 0, err
+		}
+		if _, err := h.call(ctx, pluginID, guild, HookEvents, input); err != nil {
+			errs = append(errs, err)
+		}
+		mine = mine[n:]
+	}
+	return len(eventsFor(snap, l, guild, evs)), errors.Join(errs...)
+}
+
+// Tick runs a plugin's tick hook in a guild now.
+func (h *Host) Tick(ctx context.Context, pluginID, guild string, now time.Time) error {
+	in, _ := json.Marshal(map[string]any{"now": now.UTC()})
+	_, err := h.call(ctx, pluginID, guild, HookTick, in)
+	return err
 }
 
 func (d *dispatcher) enqueue(ctx context.Context, l *loaded, guild string, evs []event.Event) {

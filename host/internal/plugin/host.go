@@ -31,6 +31,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/spywatcher/spywatcher/host/internal/bus"
+	"github.com/spywatcher/spywatcher/host/internal/plugin/process"
 	"github.com/spywatcher/spywatcher/host/internal/plugin/wasm"
 	"github.com/spywatcher/spywatcher/host/internal/safehttp"
 	"github.com/spywatcher/spywatcher/host/internal/store"
@@ -114,6 +115,23 @@ type Config struct {
 	Scores *bus.Topic[[]bus.ScoreUpdate]
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Process tunes the process runtime (health checks, restart backoff).
+	Process process.Options
+	// OnHostCall, if set, hears of every host function call after it was
+	// answered (spywatcher plugin test prints them).
+	OnHostCall func(HostCall)
+}
+
+// HostCall is one host function call a plugin made, as OnHostCall hears it.
+type HostCall struct {
+	Plugin   string          `json:"plugin"`
+	Guild    string          `json:"guild"`
+	Hook     string          `json:"hook"`
+	Function string          `json:"function"`
+	Request  json.RawMessage `json:"request"`
+	Response json.RawMessage `json:"response"`
+	// Result is ok, denied, invalid, quota, not_found, error, ...
+	Result string `json:"result"`
 }
 
 // Host runs plugins.
@@ -122,6 +140,7 @@ type Host struct {
 	st     Store
 	policy Policy
 	engine *wasm.Engine
+	procs  *process.Runtime
 	pool   *pool
 	fetch  Fetcher
 	emit   Emitter
@@ -178,6 +197,11 @@ func New(ctx context.Context, cfg Config, st Store, policy Policy, fetch Fetcher
 	if h.engine, err = wasm.NewEngine(cfg.CacheDir, funcs); err != nil {
 		return nil, err
 	}
+	pfuncs := map[string]process.HostFunc{}
+	for name, f := range funcs {
+		pfuncs[name] = process.HostFunc(f)
+	}
+	h.procs = process.NewRuntime(pfuncs, cfg.Process)
 	h.snap.Store(&snapshot{version: -1, plugins: map[string]*loaded{}, states: map[[2]string]*guildState{}, byGuild: map[string][]string{}})
 	if err := h.Refresh(ctx); err != nil {
 		return nil, err
@@ -190,7 +214,7 @@ func New(ctx context.Context, cfg Config, st Store, policy Policy, fetch Fetcher
 type loaded struct {
 	m      *Manifest
 	sha256 string
-	mod    *wasm.Module
+	mod    module
 	err    error // why it could not be loaded; the plugin then runs nowhere
 }
 
@@ -315,7 +339,7 @@ func (h *Host) rebuild(ctx context.Context) error {
 		if n := next.plugins[id]; (n == nil || n != l) && l.mod != nil {
 			// In-flight calls finish on their own instances; the module's
 			// runtime goes once they are released.
-			go func(mod *wasm.Module) {
+			go func(mod module) {
 				time.Sleep(2 * time.Minute)
 				mod.Close(context.Background())
 			}(l.mod)
@@ -350,7 +374,7 @@ func (h *Host) load(ctx context.Context, p store.InstalledPlugin) *loaded {
 		h.log.Error("plugin cannot load", "plugin", p.ID, "err", l.err)
 		return l
 	}
-	l.mod, l.err = h.engine.Compile(ctx, code, limitsOf(m))
+	l.mod, l.err = h.loadModule(ctx, m, code, h.artifactPath(m))
 	if l.err != nil {
 		h.log.Error("plugin cannot load", "plugin", p.ID, "err", l.err)
 	}

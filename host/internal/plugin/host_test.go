@@ -1,12 +1,14 @@
 package plugin
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -14,6 +16,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +26,7 @@ import (
 	"github.com/spywatcher/spywatcher/host/internal/authz"
 	"github.com/spywatcher/spywatcher/host/internal/bus"
 	"github.com/spywatcher/spywatcher/host/internal/plugin/guesttest"
+	"github.com/spywatcher/spywatcher/host/internal/plugin/process"
 	"github.com/spywatcher/spywatcher/host/internal/safehttp"
 	"github.com/spywatcher/spywatcher/host/internal/store"
 	"github.com/spywatcher/spywatcher/sdk/go/event"
@@ -58,6 +62,25 @@ type fixture struct {
 	dbPath string
 	cancel context.CancelFunc
 	done   chan struct{}
+	logs   syncBuffer // the host's log, JSON lines
+}
+
+// syncBuffer is a log destination that tests read while the host writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func newFixture(t testing.TB) *fixture {
@@ -88,6 +111,9 @@ func (f *fixture) start(_ map[string]any) {
 		QuarantineAfter: 3, Refresh: 20 * time.Millisecond, FlushInterval: 5 * time.Millisecond,
 		FetchAllowPrivate: []netip.Prefix{netip.MustParsePrefix("127.0.0.2/32")},
 		Scores:            &f.bus.Scores,
+		Logger:            slog.New(slog.NewJSONHandler(&f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Process: process.Options{HealthInterval: 200 * time.Millisecond, HealthTimeout: time.Second,
+			BackoffMin: 20 * time.Millisecond, BackoffMax: 500 * time.Millisecond},
 	}, st, f.enf, safehttp.New(safehttp.Options{}), f.bus, f.reg)
 	if err != nil {
 		t.Fatal(err)

@@ -59,7 +59,9 @@ func (h *Host) serveHostFunction(ctx context.Context, name string, req []byte) [
 		if _, asked := s.l.m.Requested(perm); !asked {
 			msg = fmt.Sprintf("%s needs the permission %s, which %s does not request in its manifest", name, perm, id)
 		}
-		return respond(nil, &hostError{Code: "denied", Message: msg})
+		resp := respond(nil, &hostError{Code: "denied", Message: msg})
+		h.observe(s, name, req, resp, "denied")
+		return resp
 	}
 	res, err := h.hostFunction(ctx, s, name, req)
 	result := "ok"
@@ -74,7 +76,20 @@ func (h *Host) serveHostFunction(ctx context.Context, name string, req []byte) [
 		result = "error"
 	}
 	h.m.hostCalls.WithLabelValues(id, name, result).Inc()
-	return respond(res, err)
+	resp := respond(res, err)
+	h.observe(s, name, req, resp, result)
+	return resp
+}
+
+func (h *Host) observe(s *callScope, name string, req, resp []byte, result string) {
+	if h.cfg.OnHostCall == nil {
+		return
+	}
+	if !json.Valid(req) {
+		req, _ = json.Marshal(string(req))
+	}
+	h.cfg.OnHostCall(HostCall{Plugin: s.l.m.ID, Guild: s.guild, Hook: s.hook, Function: name,
+		Request: append(json.RawMessage(nil), req...), Response: append(json.RawMessage(nil), resp...), Result: result})
 }
 
 func respond(res any, err error) []byte {

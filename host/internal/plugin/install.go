@@ -77,30 +77,38 @@ func (h *Host) Install(ctx context.Context, manifest, code []byte) (Installed, e
 	if got := hex.EncodeToString(sum[:]); got != m.Artifact.SHA256 {
 		return Installed{}, installErr("artifact checksum mismatch: the manifest says %s, the file is %s", m.Artifact.SHA256, got)
 	}
-	mod, err := h.engine.Compile(ctx, code, limitsOf(m))
+	dst := h.artifactPath(m)
+	if err := os.MkdirAll(filepath.Dir(dst), 0o750); err != nil {
+		return Installed{}, fmt.Errorf("plugin: store artifact: %w", err)
+	}
+	// A process plugin is started from a file, so the artifact is staged
+	// before it is checked; a WebAssembly module is checked from memory.
+	mode := os.FileMode(0o640)
+	if m.Runtime == RuntimeProcess {
+		mode = 0o750
+	}
+	staged := dst + ".new"
+	if err := os.WriteFile(staged, code, mode); err != nil {
+		return Installed{}, fmt.Errorf("plugin: store artifact: %w", err)
+	}
+	defer os.Remove(staged) //nolint:errcheck // gone after the rename on success
+	mod, err := h.loadModule(ctx, m, code, staged)
+	if err != nil {
+		return Installed{}, installErr("%s: %v", m.ID, err)
+	}
+	// SDK plugins say which hooks have handlers; other WebAssembly modules
+	// offer what they export.
+	offered, err := mod.hooks(ctx)
+	mod.Close(ctx)
 	if err != nil {
 		return Installed{}, installErr("%s: %v", m.ID, err)
 	}
 	var missing []string
 	for _, hook := range m.Hooks {
-		if !mod.Exports(hook) {
+		if !slices.Contains(offered, hook) {
 			missing = append(missing, hook)
 		}
 	}
-	if len(missing) == 0 && mod.Exports("sw_hooks") {
-		// SDK plugins export every hook and say which have handlers.
-		offered, err := offeredHooks(ctx, mod)
-		if err != nil {
-			mod.Close(ctx)
-			return Installed{}, installErr("%s: %v", m.ID, err)
-		}
-		for _, hook := range m.Hooks {
-			if !slices.Contains(offered, hook) {
-				missing = append(missing, hook)
-			}
-		}
-	}
-	mod.Close(ctx)
 	if len(missing) > 0 {
 		return Installed{}, installErr("the manifest lists hooks the module does not implement: %s", strings.Join(missing, ", "))
 	}
@@ -125,14 +133,7 @@ func (h *Host) Install(ctx context.Context, manifest, code []byte) (Installed, e
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return Installed{}, err
 	}
-	dst := h.artifactPath(m)
-	if err := os.MkdirAll(filepath.Dir(dst), 0o750); err != nil {
-		return Installed{}, fmt.Errorf("plugin: store artifact: %w", err)
-	}
-	if err := os.WriteFile(dst+".tmp", code, 0o640); err != nil {
-		return Installed{}, fmt.Errorf("plugin: store artifact: %w", err)
-	}
-	if err := os.Rename(dst+".tmp", dst); err != nil {
+	if err := os.Rename(staged, dst); err != nil {
 		return Installed{}, fmt.Errorf("plugin: store artifact: %w", err)
 	}
 	if err := os.WriteFile(filepath.Join(filepath.Dir(dst), "plugin.json"), manifest, 0o640); err != nil {
@@ -187,11 +188,40 @@ func (h *Host) manifest(id string) (*Manifest, error) {
 	return l.m, nil
 }
 
+// ErrTrustRequired refuses to enable a process plugin without the admin's
+// acknowledgement that it runs unsandboxed (TrustProcess).
+var ErrTrustRequired = errors.New("plugin: this is a process plugin: it runs as a native process with the host's user, " +
+	"not in the WebAssembly sandbox (it can read files, open connections and use any amount of memory); " +
+	"enable it only if you trust its author, by acknowledging that (API: {\"trust_process\": true}; CLI: --trust-process)")
+
+// EnableOption qualifies SetEnabled.
+type EnableOption func(*enableOptions)
+
+type enableOptions struct{ trustProcess bool }
+
+// TrustProcess is the admin's acknowledgement that a process plugin runs
+// unsandboxed; enabling one requires it.
+func TrustProcess(trust bool) EnableOption {
+	return func(o *enableOptions) { o.trustProcess = trust }
+}
+
 // SetEnabled enables or disables a plugin in a guild. Enabling also lifts a
-// quarantine and resets the failure count.
-func (h *Host) SetEnabled(ctx context.Context, pluginID, guildID string, enabled bool) error {
-	if _, err := h.manifest(pluginID); err != nil {
+// quarantine and resets the failure count. Enabling a process plugin needs
+// TrustProcess(true).
+func (h *Host) SetEnabled(ctx context.Context, pluginID, guildID string, enabled bool, opts ...EnableOption) error {
+	m, err := h.manifest(pluginID)
+	if err != nil {
 		return err
+	}
+	var o enableOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if enabled && m.Runtime == RuntimeProcess {
+		if !o.trustProcess {
+			return ErrTrustRequired
+		}
+		h.log.Warn("process plugin enabled: the admin acknowledged that it runs unsandboxed", "plugin", pluginID, "guild", guildID)
 	}
 	if err := h.st.SetPluginEnabled(ctx, pluginID, guildID, enabled); err != nil {
 		return err

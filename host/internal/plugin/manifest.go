@@ -37,7 +37,8 @@ type Manifest struct {
 	Description string   `json:"description,omitempty"`
 	Authors     []string `json:"authors,omitempty"`
 	Homepage    string   `json:"homepage,omitempty"`
-	// Runtime is "wasm" (sandboxed WebAssembly).
+	// Runtime is "wasm" (sandboxed WebAssembly) or "process" (a native
+	// executable over go-plugin; not sandboxed).
 	Runtime    string   `json:"runtime"`
 	Artifact   Artifact `json:"artifact"`
 	ABIVersion int      `json:"abi_version"`
@@ -147,8 +148,8 @@ func (m *Manifest) validate() error {
 	if len(m.Description) > 2000 {
 		bad("description", "at most 2000 characters")
 	}
-	if m.Runtime != "wasm" {
-		bad("runtime", `must be "wasm"`)
+	if m.Runtime != RuntimeWasm && m.Runtime != RuntimeProcess {
+		bad("runtime", `must be "wasm" or "process"`)
 	}
 	if m.Artifact.Path == "" || strings.Contains(m.Artifact.Path, "..") || strings.HasPrefix(m.Artifact.Path, "/") {
 		bad("artifact.path", "required, relative to the manifest, without ..")

@@ -5,8 +5,6 @@ import (
 	"context"
 	"sync"
 	"time"
-
-	"github.com/spywatcher/spywatcher/host/internal/plugin/wasm"
 )
 
 // poolKey identifies interchangeable instances: the same plugin version in
@@ -41,7 +39,7 @@ type slot struct {
 
 type pooled struct {
 	key   poolKey
-	inst  *wasm.Instance
+	inst  instance
 	bytes int64
 	elem  *list.Element
 	used  time.Time
@@ -53,7 +51,7 @@ func newPool(maxBytes int64, idleTTL time.Duration) *pool {
 
 // acquire returns an instance for key, reusing an idle one or creating one
 // with create; it waits while limit calls for key are running.
-func (p *pool) acquire(ctx context.Context, key poolKey, limit int, create func() (*wasm.Instance, error)) (*pooled, error) {
+func (p *pool) acquire(ctx context.Context, key poolKey, limit int, create func() (instance, error)) (*pooled, error) {
 	p.mu.Lock()
 	s := p.slots[key]
 	if s == nil {

@@ -11,7 +11,10 @@
 //
 // Built with GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared, the
 // package exports the hooks the host calls and implements the guest side of
-// the Extism ABI itself (no other SDK is needed). Handlers reach the host —
+// the Extism ABI itself (no other SDK is needed). Built natively with
+// -tags spywatcher_process, the same plugin becomes a process plugin served
+// over go-plugin and gRPC (package process, its own module, so that this one
+// keeps no dependencies). Handlers reach the host —
 // key-value storage, logging, metrics, reads of guild data, outbound HTTP,
 // events for dashboards — through the Context they are given; each of those
 // calls is checked against the permissions the guild admin granted.
@@ -76,11 +79,16 @@ type Plugin struct {
 var registered *Plugin
 
 // Register sets the plugin's handlers. Call it once, from an init function.
+//
+// In a process build (-tags spywatcher_process) Register starts serving the
+// host and does not return: make it the last thing the plugin's init
+// functions do.
 func Register(p Plugin) {
 	if registered != nil {
 		panic("plugin: Register called twice")
 	}
 	registered = &p
+	serveProcess()
 }
 
 // Hook names, as exported to the host and listed in manifests.

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -61,6 +62,35 @@ func Build(t testing.TB, pkg string) []byte {
 	}
 	built[pkg] = b
 	return b
+}
+
+// BuildProcess compiles the Go package at pkg natively with the build tag
+// spywatcher_process — the same plugin source as Build, as a process
+// plugin — and returns the executable's path. ldflags are passed to the
+// linker (tests use them to build a plugin speaking another protocol
+// version).
+func BuildProcess(t testing.TB, pkg string, ldflags ...string) string {
+	t.Helper()
+	d := Dir(t)
+	mu.Lock()
+	defer mu.Unlock()
+	key := "process:" + pkg + ":" + strings.Join(ldflags, " ")
+	sum := sha256.Sum256([]byte(key))
+	out := filepath.Join(d, hex.EncodeToString(sum[:8]))
+	if _, ok := built[key]; ok {
+		return out
+	}
+	args := []string{"build", "-tags", "spywatcher_process", "-o", out}
+	if len(ldflags) > 0 {
+		args = append(args, "-ldflags", strings.Join(ldflags, " "))
+	}
+	cmd := exec.Command("go", append(args, "./"+pkg)...)
+	cmd.Dir = moduleRoot()
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build %s: %v\n%s", pkg, err, b)
+	}
+	built[key] = nil
+	return out
 }
 
 // moduleRoot is the repository root, found from this file's location.

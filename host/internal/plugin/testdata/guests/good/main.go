@@ -81,6 +81,9 @@ func (good) ServeHTTP(ctx *plugin.Context, req *plugin.Request) (*plugin.Respons
 			return plugin.JSON(502, map[string]string{"error": err.Error()})
 		}
 		return &plugin.Response{Status: 204}, nil
+	case "/print":
+		fmt.Println("printed by good")
+		return &plugin.Response{Status: 204}, nil
 	case "/log":
 		return &plugin.Response{Status: 204}, ctx.Log("info", "hello from good", map[string]any{"n": 1})
 	case "/kv-denied":
