@@ -127,6 +127,11 @@ var routeAccess = map[string]access{
 	"PATCH /api/v1/guilds/{guild}/plugins/{plugin}/http/*":  guildWrite("plugin.routes"),
 	"DELETE /api/v1/guilds/{guild}/plugins/{plugin}/http/*": guildWrite("plugin.routes"),
 
+	// The live stream authenticates its connections itself (cookie,
+	// Bearer or ticket) and authorizes each guild subscription.
+	"GET /api/v1/ws":         public,
+	"POST /api/v1/ws/ticket": interactive,
+
 	"GET /api/v1/admin/users":                    instance("admin.users", authz.Read),
 	"POST /api/v1/admin/users":                   instance("admin.users", authz.Write),
 	"GET /api/v1/admin/users/{account}":          instance("admin.users", authz.Read),

@@ -71,6 +71,9 @@ type Deps struct {
 	Security    Security
 	Argon2      auth.Argon2 // for passwords set through the admin API
 	DefaultTier string      // of new API keys
+
+	// Live is the WebSocket hub; nil leaves /api/v1/ws out.
+	Live LiveHub
 }
 
 // Router builds the HTTP handler with every route of the host.
@@ -167,6 +170,12 @@ func Router(d Deps) (http.Handler, error) {
 			r.Get("/admin/apikeys", admin.listKeys)
 			r.Delete("/admin/apikeys/{key}", admin.revokeKey)
 			r.Get("/admin/audit", admin.audit)
+
+			if d.Live != nil {
+				live := &liveHandler{hub: d.Live, err: e}
+				r.Get("/ws", d.Live.ServeHTTP)
+				r.Post("/ws/ticket", live.ticket)
+			}
 
 			if d.Plugins != nil {
 				r.Get("/plugins", plugins.list)
