@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -382,8 +383,7 @@ func atoi(s string) int {
 // limitIP applies the per-address limit to every request but the probes.
 func (g *guard) limitIP(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/healthz", "/readyz", "/metrics":
+		if !strings.HasPrefix(r.URL.Path, "/api/") { // probes and the dashboard's static files
 			next.ServeHTTP(w, r)
 			return
 		}

@@ -29,7 +29,9 @@ import (
 	"github.com/spywatcher/spywatcher/host/internal/ratelimit"
 	"github.com/spywatcher/spywatcher/host/internal/safehttp"
 	"github.com/spywatcher/spywatcher/host/internal/store"
+	"github.com/spywatcher/spywatcher/host/internal/webui"
 	"github.com/spywatcher/spywatcher/host/internal/ws"
+	"github.com/spywatcher/spywatcher/web"
 )
 
 // App is a built host.
@@ -240,6 +242,10 @@ func (a *App) Serve(ctx context.Context, sources ...Source) error {
 		return err
 	}
 	d.Live = hub
+	dist, _ := web.Dist()
+	if d.Web, err = webui.New(dist, a.cfg.WebDevURL); err != nil {
+		return err
+	}
 	hubCtx, stopHub := context.WithCancel(context.WithoutCancel(ctx))
 	hubDone := make(chan struct{})
 	go func() { hub.Run(hubCtx); close(hubDone) }()
