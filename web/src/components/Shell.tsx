@@ -68,7 +68,12 @@ function NavItem({ to, children, end }: { to: string; children: ReactNode; end?:
 }
 
 export function Shell() {
-  const { guild } = useParams();
+  const params = useParams();
+  // Pages outside a guild (API keys, sessions) keep the last guild's navigation.
+  const guild = params.guild ?? localStorage.getItem("guild") ?? undefined;
+  useEffect(() => {
+    if (params.guild) localStorage.setItem("guild", params.guild);
+  }, [params.guild]);
   const me = useMe();
   const nav = useNavigate();
   const qc = useQueryClient();

@@ -122,8 +122,8 @@ export default function Members() {
                       </span>
                     </td>
                     <td className="td text-right tabular-nums">{m.message_count}</td>
-                    <td className="td muted">{m.status === "online" ? "now" : fmtAgo(m.last_seen)}</td>
-                    <td className="td muted">{m.joined_at ? new Date(m.joined_at).toLocaleDateString() : "—"}</td>
+                    <td className="td whitespace-nowrap muted">{m.status === "online" ? "now" : fmtAgo(m.last_seen)}</td>
+                    <td className="td whitespace-nowrap muted">{m.joined_at ? new Date(m.joined_at).toLocaleDateString() : "—"}</td>
                     {hasScores && <td className="td text-right tabular-nums">{scoreOf.get(m.user_id)?.toFixed(2) ?? "—"}</td>}
                   </tr>
                 ))}

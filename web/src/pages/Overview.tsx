@@ -44,7 +44,10 @@ export default function Overview() {
     },
     () => qc.invalidateQueries({ queryKey: ["presence", guild] }),
   );
-  const chart = (activity.data?.hours ?? []).map((h) => ({
+  // Leading empty hours (before the host started watching) are left out.
+  const hours = activity.data?.hours ?? [];
+  const firstBusy = hours.findIndex((h) => h.messages + h.presence_updates + h.joins + h.leaves > 0);
+  const chart = hours.slice(Math.max(0, firstBusy)).map((h) => ({
     hour: new Date(h.hour).toLocaleTimeString([], { weekday: "short", hour: "2-digit" }),
     messages: h.messages,
     presence: h.presence_updates,
@@ -76,7 +79,7 @@ export default function Overview() {
         </div>
       )}
       <div className="mt-6 grid gap-6 xl:grid-cols-[1.4fr_1fr]">
-        <Card title="Activity, last 48 hours">
+        <Card title="Activity, up to the last 48 hours">
           {activity.isLoading && <Skeleton rows={6} />}
           {activity.error && <ErrorState error={activity.error} what="Activity" onRetry={() => activity.refetch()} />}
           {activity.data && chart.length === 0 && <Empty>No activity recorded in this window.</Empty>}

@@ -48,7 +48,7 @@ export default function Plugins() {
         {catalogue.data?.plugins.map((p) => {
           const s = statusOf.get(p.id);
           const state = s?.state ?? "disabled";
-          const missing = s?.missing_permissions ?? p.permissions?.filter((x) => !x.optional).map((x) => x.name) ?? [];
+          const missing = s ? (s.missing_permissions ?? []) : (p.permissions?.filter((x) => !x.optional).map((x) => x.name) ?? []);
           return (
             <li key={p.id} className="card flex flex-col p-5" data-testid={`plugin-${p.id}`}>
               <div className="flex items-start justify-between gap-3">
