@@ -27,6 +27,9 @@ type conn struct {
 	ws *websocket.Conn
 	p  auth.Principal
 	q  chan []byte
+	// cred re-authenticates at every ping (nil for ticket connections,
+	// whose ticket was checked once and is gone).
+	cred *http.Request
 
 	kickOnce sync.Once
 	kicked   chan struct{}
@@ -61,10 +64,18 @@ func (c *conn) kick(code websocket.StatusCode, reason string) {
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var p auth.Principal
 	var err error
+	var cred *http.Request
 	if t := r.URL.Query().Get("ticket"); t != "" {
 		p, err = h.takeTicket(r.Context(), t)
 	} else {
 		p, err = h.cfg.Auth.Authenticate(r)
+		// Only the credential headers are kept, to check them again later.
+		cred, _ = http.NewRequestWithContext(context.Background(), http.MethodGet, "/api/v1/ws", nil)
+		for _, k := range []string{"Authorization", "Cookie"} {
+			if v := r.Header.Values(k); len(v) > 0 {
+				cred.Header[k] = v
+			}
+		}
 	}
 	if err != nil {
 		if errors.Is(err, auth.ErrUnauthenticated) || errors.Is(err, ErrTicket) {
@@ -92,7 +103,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return // Accept has answered
 	}
 	ws.SetReadLimit(4 << 10)
-	c := &conn{h: h, ws: ws, p: p, q: make(chan []byte, h.cfg.QueueSize), kicked: make(chan struct{}), subs: map[string]category{}}
+	c := &conn{h: h, ws: ws, p: p, cred: cred, q: make(chan []byte, h.cfg.QueueSize), kicked: make(chan struct{}), subs: map[string]category{}}
 	h.mu.Lock()
 	h.conns[c] = struct{}{}
 	h.mu.Unlock()
@@ -189,7 +200,9 @@ func (c *conn) write(ctx context.Context) {
 	}
 }
 
-// ping checks the peer is alive and its subscriptions still allowed.
+// ping checks the peer is alive, its credential still valid (a revoked
+// session or API key, or an expired access token, ends the stream) and its
+// subscriptions still allowed.
 func (c *conn) ping(ctx context.Context) {
 	pctx, cancel := context.WithTimeout(ctx, c.h.cfg.WriteTimeout)
 	defer cancel()
@@ -197,6 +210,14 @@ func (c *conn) ping(ctx context.Context) {
 		c.h.m.dropped.WithLabelValues("ping_timeout").Inc()
 		c.kick(websocket.StatusGoingAway, "ping timeout")
 		return
+	}
+	if c.cred != nil {
+		p, err := c.h.cfg.Auth.Authenticate(c.cred)
+		if (err != nil && errors.Is(err, auth.ErrUnauthenticated)) || (err == nil && p.Subject != c.p.Subject) {
+			c.h.m.dropped.WithLabelValues("unauthenticated").Inc()
+			c.kick(CloseUnauthorized, "credential expired or revoked: refresh and reconnect")
+			return
+		}
 	}
 	c.mu.Lock()
 	subs := make(map[string]category, len(c.subs))

@@ -10,8 +10,10 @@
 // the same origin or one of the CORS origins: a cookie is sent by the
 // browser on its own, so a foreign page must not be able to open the stream.
 //
-// Each guild subscription is authorized by the enforcer when it is made and
-// again at every ping: events/read (moderator) gets every kind of event and
+// At every ping the credential is checked again (a revoked session or API
+// key, or an expired access token, closes the stream with 4001; a ticket is
+// checked once), and each guild subscription, authorized by the enforcer
+// when it is made, is authorized again: events/read (moderator) gets every kind of event and
 // plugin events; presence/read (viewer) gets presence updates only;
 // scores/read (moderator) adds score updates.
 //

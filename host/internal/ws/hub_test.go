@@ -30,11 +30,20 @@ const (
 )
 
 // fakeAuth knows Bearer tokens and session cookies by their value.
-type fakeAuth struct{ tokens map[string]auth.Principal }
+type fakeAuth struct {
+	tokens  map[string]auth.Principal
+	revoked *sync.Map // token → true
+}
 
 func (f fakeAuth) Authenticate(r *http.Request) (auth.Principal, error) {
 	if h := r.Header.Get("Authorization"); h != "" {
-		if p, ok := f.tokens[strings.TrimPrefix(h, "Bearer ")]; ok {
+		tok := strings.TrimPrefix(h, "Bearer ")
+		if f.revoked != nil {
+			if _, gone := f.revoked.Load(tok); gone {
+				return auth.Principal{}, fmt.Errorf("%w: revoked", auth.ErrUnauthenticated)
+			}
+		}
+		if p, ok := f.tokens[tok]; ok {
 			return p, nil
 		}
 		return auth.Principal{}, fmt.Errorf("%w: unknown token", auth.ErrUnauthenticated)
@@ -79,11 +88,12 @@ func (f *fakeAuthz) Enforce(sub, dom, obj, act string) (bool, error) {
 }
 
 type world struct {
-	hub   *Hub
-	bus   *bus.Local
-	srv   *httptest.Server
-	authz *fakeAuthz
-	reg   *prometheus.Registry
+	hub     *Hub
+	bus     *bus.Local
+	revoked *sync.Map
+	srv     *httptest.Server
+	authz   *fakeAuthz
+	reg     *prometheus.Registry
 }
 
 func newWorld(t *testing.T, cfg Config) *world {
@@ -92,7 +102,8 @@ func newWorld(t *testing.T, cfg Config) *world {
 	az.set("user:mod", guildA, "moderator")
 	az.set("user:viewer", guildA, "viewer")
 	reg := prometheus.NewRegistry()
-	cfg.Auth = fakeAuth{tokens: map[string]auth.Principal{
+	revoked := &sync.Map{}
+	cfg.Auth = fakeAuth{revoked: revoked, tokens: map[string]auth.Principal{
 		"mod":    {Kind: auth.KindUser, ID: "mod", Subject: "user:mod"},
 		"viewer": {Kind: auth.KindUser, ID: "viewer", Subject: "user:viewer"},
 		"nobody": {Kind: auth.KindUser, ID: "nobody", Subject: "user:nobody"},
@@ -109,7 +120,7 @@ func newWorld(t *testing.T, cfg Config) *world {
 	go func() { h.Run(ctx); close(done) }()
 	srv := httptest.NewServer(h)
 	t.Cleanup(func() { cancel(); <-done; srv.Close() })
-	return &world{hub: h, bus: b, srv: srv, authz: az, reg: reg}
+	return &world{hub: h, bus: b, srv: srv, authz: az, reg: reg, revoked: revoked}
 }
 
 func (w *world) url() string { return "ws" + strings.TrimPrefix(w.srv.URL, "http") + "/api/v1/ws" }
@@ -361,6 +372,21 @@ func TestAccessIsRecheckedAtEveryPing(t *testing.T) {
 	m := c.until(func(m Message) bool { return m.Type == "unsubscribed" })
 	if last := m[len(m)-1]; last.Code != "forbidden" || last.GuildID != guildA {
 		t.Fatalf("%+v", last)
+	}
+}
+
+func TestRevokedCredentialEndsTheStream(t *testing.T) {
+	w := newWorld(t, Config{PingInterval: 20 * time.Millisecond})
+	c := mustDial(t, w, "mod")
+	c.subscribe(guildA, "")
+	w.revoked.Store("mod", true)
+	var err error
+	for err == nil {
+		_, _, err = c.c.Read(context.Background())
+	}
+	var ce websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != CloseUnauthorized {
+		t.Fatalf("closed with %v, want %d", err, CloseUnauthorized)
 	}
 }
 

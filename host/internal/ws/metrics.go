@@ -20,7 +20,7 @@ func newMetrics(reg prometheus.Registerer, h *Hub) (*metrics, error) {
 		accepted: prometheus.NewCounter(prometheus.CounterOpts{Name: "spywatcher_ws_connections_total",
 			Help: "WebSocket connections accepted."}),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "spywatcher_ws_dropped_total",
-			Help: "WebSocket connections closed by the hub, by reason (slow_consumer, write_failed, ping_timeout)."}, []string{"reason"}),
+			Help: "WebSocket connections closed by the hub, by reason (slow_consumer, write_failed, ping_timeout, unauthenticated)."}, []string{"reason"}),
 		frames: prometheus.NewCounter(prometheus.CounterOpts{Name: "spywatcher_ws_frames_total",
 			Help: "Frames written to WebSocket clients (each carries one or more messages)."}),
 		delivered: prometheus.NewCounter(prometheus.CounterOpts{Name: "spywatcher_ws_messages_total",
