@@ -9,7 +9,7 @@ PG_URL    ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 REDIS_URL ?= redis://127.0.0.1:6379/0
 RUN_FLAGS ?= --simulate
 
-.PHONY: help run build test test-integration bench lint check fmt clean
+.PHONY: help run build test test-integration bench lint check fmt clean web build-ui web-test e2e bench-ws
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -17,7 +17,7 @@ help: ## list targets
 build: ## build the spywatcher binary into bin/
 	$(GO) build -o $(BIN) ./host/cmd/spywatcher
 
-run: build ## run the whole product on SQLite with a simulated guild
+run: build-ui ## build the dashboard and the host, and run it on SQLite with a simulated guild
 	./$(BIN) serve $(RUN_FLAGS)
 
 test: ## unit and SQLite tests (no services needed)
@@ -50,8 +50,24 @@ check: lint ## tidy, format, then fail if that changed anything
 	gofmt -w host sdk migrations permissions
 	git diff --exit-code
 
+web: ## build the dashboard into web/dist (npm ci, type check, vite build)
+	cd web && npm ci --no-audit --no-fund && npx tsc -b && npx vite build
+
+build-ui: web ## build bin/spywatcher with the dashboard embedded (-tags webui)
+	$(GO) build -tags webui -o $(BIN) ./host/cmd/spywatcher
+
+web-test: ## the dashboard's component tests (Vitest)
+	cd web && npm ci --no-audit --no-fund && npx vitest run
+
+e2e: build-ui ## end-to-end: headless Chromium against a simulated host; screenshots in web/e2e/screenshots/
+	GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -o web/e2e/.data/plugin.wasm ./host/internal/plugin/testdata/guests/good
+	cd web && node e2e/run.mjs
+
+bench-ws: ## live stream: event-to-client latency fanning out to many WebSocket clients (BENCHMARKS.md)
+	$(GO) test -run '^$$' -bench WSFanout -benchtime 1x -timeout 30m ./host/internal/ws/
+
 clean: ## remove build output
-	rm -rf bin
+	rm -rf bin web/dist
 
 .PHONY: proto
 proto: ## regenerate the process plugin gRPC code (needs protoc, protoc-gen-go, protoc-gen-go-grpc)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -126,6 +127,11 @@ var routeAccess = map[string]access{
 	"PUT /api/v1/guilds/{guild}/plugins/{plugin}/http/*":    guildWrite("plugin.routes"),
 	"PATCH /api/v1/guilds/{guild}/plugins/{plugin}/http/*":  guildWrite("plugin.routes"),
 	"DELETE /api/v1/guilds/{guild}/plugins/{plugin}/http/*": guildWrite("plugin.routes"),
+
+	// The live stream authenticates its connections itself (cookie,
+	// Bearer or ticket) and authorizes each guild subscription.
+	"GET /api/v1/ws":         public,
+	"POST /api/v1/ws/ticket": interactive,
 
 	"GET /api/v1/admin/users":                    instance("admin.users", authz.Read),
 	"POST /api/v1/admin/users":                   instance("admin.users", authz.Write),
@@ -377,8 +383,7 @@ func atoi(s string) int {
 // limitIP applies the per-address limit to every request but the probes.
 func (g *guard) limitIP(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/healthz", "/readyz", "/metrics":
+		if !strings.HasPrefix(r.URL.Path, "/api/") { // probes and the dashboard's static files
 			next.ServeHTTP(w, r)
 			return
 		}

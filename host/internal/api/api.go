@@ -10,6 +10,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -71,6 +72,12 @@ type Deps struct {
 	Security    Security
 	Argon2      auth.Argon2 // for passwords set through the admin API
 	DefaultTier string      // of new API keys
+
+	// Live is the WebSocket hub; nil leaves /api/v1/ws out.
+	Live LiveHub
+	// Web serves the dashboard at every path outside /api/ that no route
+	// takes; nil answers those with 404.
+	Web http.Handler
 }
 
 // Router builds the HTTP handler with every route of the host.
@@ -110,7 +117,13 @@ func Router(d Deps) (http.Handler, error) {
 
 	r := chi.NewRouter()
 	r.Use(middleware.RequestID, d.Security.realIP(), recoverer(e), m.instrument, d.Security.headers(d.MaxBodyBytes), g.limitIP)
-	r.NotFound(func(w http.ResponseWriter, r *http.Request) { e.write(w, r, notFound("no route "+r.URL.Path)) })
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		if d.Web != nil && !strings.HasPrefix(r.URL.Path, "/api/") {
+			d.Web.ServeHTTP(w, r)
+			return
+		}
+		e.write(w, r, notFound("no route "+r.URL.Path))
+	})
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		e.write(w, r, &Error{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Message: r.Method + " is not allowed on " + r.URL.Path})
 	})
@@ -167,6 +180,12 @@ func Router(d Deps) (http.Handler, error) {
 			r.Get("/admin/apikeys", admin.listKeys)
 			r.Delete("/admin/apikeys/{key}", admin.revokeKey)
 			r.Get("/admin/audit", admin.audit)
+
+			if d.Live != nil {
+				live := &liveHandler{hub: d.Live, err: e}
+				r.Get("/ws", d.Live.ServeHTTP)
+				r.Post("/ws/ticket", live.ticket)
+			}
 
 			if d.Plugins != nil {
 				r.Get("/plugins", plugins.list)

@@ -8,8 +8,10 @@ import (
 
 	"github.com/spywatcher/spywatcher/host/internal/auth"
 	"github.com/spywatcher/spywatcher/host/internal/authz"
+	"github.com/spywatcher/spywatcher/host/internal/bus"
 	"github.com/spywatcher/spywatcher/host/internal/ratelimit"
 	"github.com/spywatcher/spywatcher/host/internal/store"
+	"github.com/spywatcher/spywatcher/host/internal/ws"
 )
 
 // cheapArgon2 keeps password hashing fast in tests.
@@ -68,6 +70,13 @@ func withAuth(t testing.TB, st *store.Store, d Deps, notifier authz.Notifier) (D
 	}
 	if d.Security.TrustedProxies == nil {
 		d.Security.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
+	}
+	if d.Live == nil {
+		hub, err := ws.New(ws.Config{Auth: d.Auth, Authz: enf}, bus.NewLocal())
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Live = hub
 	}
 	return d, &authParts{enf: enf, sessions: sessions, keys: keys, usage: usage}
 }

@@ -87,6 +87,9 @@ var matrixNeeds = map[string]string{
 	"PATCH /api/v1/guilds/{guild}/plugins/{plugin}/http/*":  "guild:moderator",
 	"DELETE /api/v1/guilds/{guild}/plugins/{plugin}/http/*": "guild:moderator",
 
+	"GET /api/v1/ws":         "any",
+	"POST /api/v1/ws/ticket": "interactive",
+
 	"GET /api/v1/admin/users":                    "instance",
 	"POST /api/v1/admin/users":                   "instance",
 	"GET /api/v1/admin/users/{account}":          "instance",

@@ -29,6 +29,9 @@ import (
 	"github.com/spywatcher/spywatcher/host/internal/ratelimit"
 	"github.com/spywatcher/spywatcher/host/internal/safehttp"
 	"github.com/spywatcher/spywatcher/host/internal/store"
+	"github.com/spywatcher/spywatcher/host/internal/webui"
+	"github.com/spywatcher/spywatcher/host/internal/ws"
+	"github.com/spywatcher/spywatcher/web"
 )
 
 // App is a built host.
@@ -199,6 +202,18 @@ func (a *App) authDeps(ctx context.Context) (api.Deps, *auth.UsageRecorder, erro
 	return d, usage, nil
 }
 
+// newHub builds the live dashboard's WebSocket hub over the API's
+// authentication; with Redis, events and tickets are shared by every
+// instance.
+func (a *App) newHub(d api.Deps) (*ws.Hub, error) {
+	cfg := ws.Config{Auth: d.Auth, Authz: a.Authz, Origins: a.cfg.CORSOrigins, Registerer: a.reg, Logger: a.log}
+	if a.Redis != nil {
+		cfg.Fanout = bus.NewRedisSignals(a.Redis, a.log)
+		cfg.Tickets = ws.NewRedisTickets(a.Redis)
+	}
+	return ws.New(cfg, a.Bus)
+}
+
 // Source is something that feeds events until its context ends.
 type Source struct {
 	Name string
@@ -223,6 +238,19 @@ func (a *App) Serve(ctx context.Context, sources ...Source) error {
 	}
 	d.Store, d.Ingest, d.Gatherer, d.Registerer, d.Logger, d.MaxBodyBytes = a.Store, a.Pipe, a.reg, a.reg, a.log, a.cfg.MaxBodyBytes
 	d.Plugins = a.Plugins
+	hub, err := a.newHub(d)
+	if err != nil {
+		return err
+	}
+	d.Live = hub
+	dist, _ := web.Dist()
+	if d.Web, err = webui.New(dist, a.cfg.WebDevURL); err != nil {
+		return err
+	}
+	hubCtx, stopHub := context.WithCancel(context.WithoutCancel(ctx))
+	hubDone := make(chan struct{})
+	go func() { hub.Run(hubCtx); close(hubDone) }()
+	defer func() { stopHub(); <-hubDone }()
 	handler, err := api.Router(d)
 	if err != nil {
 		return err

@@ -70,6 +70,8 @@ type Config struct {
 	APIKeyTiers        string
 	APIKeyTier         string
 	Discord            DiscordConfig
+
+	WebDevURL string
 }
 
 // DiscordConfig is the Discord OAuth2 application; empty ClientID turns
@@ -245,6 +247,13 @@ func Settings() []Setting {
 			func(c *Config) *time.Duration { return &c.SigningKeyRotation }),
 		str("cookie-secure", "SPYWATCHER_COOKIE_SECURE", "auto", "Secure session cookies: auto (when the request came over TLS, or X-Forwarded-Proto says https), always or never",
 			func(c *Config) *string { return &c.CookieSecure }, oneOf("auto", "always", "never")),
+		str("web-dev-url", "SPYWATCHER_WEB_DEV_URL", "", "development: proxy the dashboard to this Vite dev server (http://127.0.0.1:5173) instead of serving the embedded build",
+			func(c *Config) *string { return &c.WebDevURL }, func(v string) error {
+				if v == "" {
+					return nil
+				}
+				return validHTTPURL(v)
+			}),
 		{Name: "cors-origins", Env: "SPYWATCHER_CORS_ORIGINS", Default: "", Usage: "comma-separated origins (https://dash.example) whose pages may call the API with credentials",
 			apply: func(c *Config, v string) error {
 				c.CORSOrigins = nil
