@@ -24,6 +24,7 @@ import (
 	"github.com/spywatcher/spywatcher/host/internal/authz"
 	"github.com/spywatcher/spywatcher/host/internal/bus"
 	"github.com/spywatcher/spywatcher/host/internal/config"
+	"github.com/spywatcher/spywatcher/host/internal/jobs"
 	"github.com/spywatcher/spywatcher/host/internal/pipeline"
 	"github.com/spywatcher/spywatcher/host/internal/plugin"
 	"github.com/spywatcher/spywatcher/host/internal/ratelimit"
@@ -44,8 +45,11 @@ type App struct {
 	Plugins *plugin.Host
 	// Redis is the shared client when SPYWATCHER_REDIS_URL is set, else nil.
 	Redis *redis.Client
-	reg   *prometheus.Registry
-	out   io.Writer
+	// Jobs runs background jobs once across instances (jobs role); other
+	// parts register theirs here before Serve (see package jobs).
+	Jobs *jobs.Runner
+	reg  *prometheus.Registry
+	out  io.Writer
 }
 
 // NewLogger returns the host's structured logger as configured.
@@ -109,7 +113,12 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Write
 		}
 		return nil, err
 	}
-	return &App{cfg: cfg, log: log, Store: st, Bus: b, Pipe: p, Authz: enf, Plugins: ph, Redis: rdb, reg: reg, out: out}, nil
+	a := &App{cfg: cfg, log: log, Store: st, Bus: b, Pipe: p, Authz: enf, Plugins: ph, Redis: rdb, reg: reg, out: out}
+	if a.Jobs, err = a.newJobs(); err != nil {
+		a.Close()
+		return nil, err
+	}
+	return a, nil
 }
 
 // NewPluginHost builds the plugin host as configured; the CLI uses it too.
@@ -121,6 +130,7 @@ func NewPluginHost(ctx context.Context, cfg *config.Config, st *store.Store, pol
 		QuarantineAfter:   cfg.PluginQuarantineAfter,
 		FetchAllowPrivate: cfg.FetchAllowPrivate,
 		FlushInterval:     cfg.FlushInterval,
+		ExternalTicks:     true, // run by the job runner (roles.go)
 		Logger:            log,
 	}, st, policy, safehttp.New(safehttp.Options{}), b, reg)
 }
@@ -222,7 +232,8 @@ func (a *App) Serve(ctx context.Context, sources ...Source) error {
 	}
 	d.Store, d.Ingest, d.Gatherer, d.Registerer, d.Logger, d.MaxBodyBytes = a.Store, a.Pipe, a.reg, a.reg, a.log, a.cfg.MaxBodyBytes
 	d.Plugins = a.Plugins
-	handler, err := api.Router(d)
+	d.ReadyChecks = a.readyChecks()
+	handler, err := a.httpHandler(d)
 	if err != nil {
 		return err
 	}
@@ -262,6 +273,20 @@ func (a *App) Serve(ctx context.Context, sources ...Source) error {
 		close(pluginsDone)
 	}()
 
+	// Background jobs (jobs role) stop with ctx and hand their leases over.
+	jobsCtx, stopJobs := context.WithCancel(ctx)
+	jobsDone := make(chan struct{})
+	if a.cfg.HasRole(config.RoleJobs) {
+		go func() { a.Jobs.Run(jobsCtx); close(jobsDone) }() //nolint:errcheck // returns nil
+	} else {
+		close(jobsDone)
+	}
+	defer func() { stopJobs(); <-jobsDone }()
+	if !a.cfg.HasRole(config.RoleIngest) && len(sources) > 0 {
+		a.log.Info("ingest role off: sources not started", "sources", len(sources))
+		sources = nil
+	}
+
 	srcCtx, stopSources := context.WithCancel(ctx)
 	defer stopSources()
 	var wg sync.WaitGroup
@@ -282,7 +307,7 @@ func (a *App) Serve(ctx context.Context, sources ...Source) error {
 
 	httpErr := make(chan error, 1)
 	go func() { httpErr <- srv.Serve(ln) }()
-	a.log.Info("spywatcher serving", "url", "http://"+ln.Addr().String(), "database", string(a.Store.Dialect()))
+	a.log.Info("spywatcher serving", "url", "http://"+ln.Addr().String(), "database", string(a.Store.Dialect()), "roles", a.cfg.Roles)
 
 	var runErr error
 	select {

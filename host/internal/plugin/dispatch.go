@@ -87,7 +87,9 @@ func (h *Host) housekeeping(ctx context.Context) {
 				return st != nil && st.runnable && st.pg.ConfigVersion == k.config
 			})
 		case now := <-tick.C:
-			h.runTicks(ctx, now, due)
+			if !h.cfg.ExternalTicks {
+				h.runTicks(ctx, now, due)
+			}
 		}
 	}
 }

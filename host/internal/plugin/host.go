@@ -107,8 +107,11 @@ type Config struct {
 	// FetchAllowPrivate lets http_fetch reach these private address blocks
 	// (self-hosters' internal webhooks, tests); empty allows none.
 	FetchAllowPrivate []netip.Prefix
-	Now               func() time.Time
-	Logger            *slog.Logger
+	// ExternalTicks leaves tick hooks to the caller (TickTargets, Tick):
+	// the job runner calls them under leases shared by host instances.
+	ExternalTicks bool
+	Now           func() time.Time
+	Logger        *slog.Logger
 }
 
 // Host runs plugins.
