@@ -24,8 +24,8 @@ import (
 // one PostgreSQL schema, two Redis clients.
 func shared(t *testing.T) map[string][2]lease.Fenced {
 	out := map[string][2]lease.Fenced{}
-	openStore := func(dsn string) *store.Store {
-		s, err := store.Open(context.Background(), dsn, store.Options{})
+	openStore := func(dsn string, pgb ...bool) *store.Store {
+		s, err := store.Open(context.Background(), dsn, store.Options{PgBouncer: len(pgb) > 0})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -39,6 +39,12 @@ func shared(t *testing.T) map[string][2]lease.Fenced {
 		out["postgres"] = [2]lease.Fenced{openStore(dsn), openStore(dsn)}
 	} else {
 		t.Log(storetest.PostgresEnv + " not set: skipping PostgreSQL leases")
+	}
+	if base := os.Getenv(storetest.PgBouncerEnv); base != "" {
+		dsn := storetest.PgBouncerDSN(t, base)
+		out["pgbouncer"] = [2]lease.Fenced{openStore(dsn, true), openStore(dsn, true)}
+	} else {
+		t.Log(storetest.PgBouncerEnv + " not set: skipping leases through PgBouncer")
 	}
 	if url := os.Getenv("SPYWATCHER_TEST_REDIS_URL"); url != "" {
 		opts, err := redis.ParseURL(url)

@@ -27,7 +27,8 @@ import (
 	"sync"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
@@ -56,6 +57,13 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock used for ingest bookkeeping; nil means time.Now.
 	Now func() time.Time
+	// PgBouncer says the PostgreSQL URL leads to PgBouncer in transaction
+	// pooling mode, where consecutive transactions of one client may run on
+	// different server connections: statements are then described and run
+	// with unnamed prepared statements (pgx's cache_describe mode) instead
+	// of named ones that would exist on one server connection only. A
+	// default_query_exec_mode in the URL wins.
+	PgBouncer bool
 }
 
 // Store is the SQL storage shared by every part of the host.
@@ -110,10 +118,14 @@ func connect(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	}
 	switch s.dialect {
 	case Postgres:
-		db, err := sql.Open("pgx", dsn)
+		pc, err := pgx.ParseConfig(dsn)
 		if err != nil {
-			return nil, fmt.Errorf("store: open postgres: %w", err)
+			return nil, fmt.Errorf("store: open postgres: %w", redactDSNError(err, dsn))
 		}
+		if opts.PgBouncer && !strings.Contains(dsn, "default_query_exec_mode=") {
+			pc.DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe
+		}
+		db := stdlib.OpenDB(*pc)
 		n := opts.MaxConns
 		if n <= 0 {
 			n = 10
