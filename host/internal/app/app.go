@@ -48,7 +48,7 @@ type App struct {
 	// Jobs runs background jobs once across instances (jobs role); other
 	// parts register theirs here before Serve (see package jobs).
 	Jobs *jobs.Runner
-	reg  *prometheus.Registry
+	reg  registry
 	out  io.Writer
 }
 
@@ -65,7 +65,16 @@ func NewLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 // receives messages meant for the operator's eyes, such as a generated
 // admin token.
 func New(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Writer) (*App, error) {
-	reg := prometheus.NewRegistry()
+	return newApp(ctx, cfg, log, out, prometheus.NewRegistry())
+}
+
+// registry is where the host's metrics are registered and gathered from.
+type registry interface {
+	prometheus.Registerer
+	prometheus.Gatherer
+}
+
+func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Writer, reg registry) (*App, error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	st, err := store.Open(ctx, cfg.DSN(), store.Options{MaxConns: cfg.DBMaxConns, Logger: log, PgBouncer: cfg.DBPgBouncer})
 	if err != nil {
@@ -114,6 +123,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Write
 		return nil, err
 	}
 	a := &App{cfg: cfg, log: log, Store: st, Bus: b, Pipe: p, Authz: enf, Plugins: ph, Redis: rdb, reg: reg, out: out}
+	if err := a.registerHealth(); err != nil {
+		a.Close()
+		return nil, err
+	}
 	if a.Jobs, err = a.newJobs(); err != nil {
 		a.Close()
 		return nil, err

@@ -405,6 +405,8 @@ func (r *Runner) Held(job string) []string {
 	return out
 }
 
+// The jobs' metrics label the job "job_name": "job" is the label
+// Prometheus gives every scraped target.
 type metrics struct {
 	runs, failures, takeovers, leaseErrors *prometheus.CounterVec
 	duration                               *prometheus.HistogramVec
@@ -414,18 +416,18 @@ type metrics struct {
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "spywatcher_job_runs_total",
-			Help: "Runs of a background job (all targets) on this instance."}, []string{"job"}),
+			Help: "Runs of a background job (all targets) on this instance."}, []string{"job_name"}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "spywatcher_job_failures_total",
-			Help: "Runs of a background job that returned an error or panicked."}, []string{"job"}),
+			Help: "Runs of a background job that returned an error or panicked."}, []string{"job_name"}),
 		takeovers: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "spywatcher_job_lease_takeovers_total",
-			Help: "Targets of a job whose lease this instance took (at start or from a dead holder)."}, []string{"job"}),
+			Help: "Targets of a job whose lease this instance took (at start or from a dead holder)."}, []string{"job_name"}),
 		leaseErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "spywatcher_job_lease_errors_total",
-			Help: "Failures to list a job's targets or to reach the lease store."}, []string{"job"}),
+			Help: "Failures to list a job's targets or to reach the lease store."}, []string{"job_name"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "spywatcher_job_duration_seconds",
 			Help:    "How long one run of a background job took.",
-			Buckets: []float64{.001, .005, .02, .1, .5, 2, 10, 60, 300}}, []string{"job"}),
+			Buckets: []float64{.001, .005, .02, .1, .5, 2, 10, 60, 300}}, []string{"job_name"}),
 		leader: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "spywatcher_job_leader_targets",
-			Help: "Targets of a job whose lease this instance holds (it runs them)."}, []string{"job"}),
+			Help: "Targets of a job whose lease this instance holds (it runs them)."}, []string{"job_name"}),
 	}
 	if reg == nil {
 		return m, nil

@@ -291,7 +291,7 @@ func regGauge(t *testing.T, reg *prometheus.Registry, job string) prometheus.Col
 	return counter(t, reg, "spywatcher_job_leader_targets", job)
 }
 
-// counter finds the series name{job=job} in reg as a collector.
+// counter finds the series name{job_name=job} in reg as a collector.
 func counter(t *testing.T, reg *prometheus.Registry, name, job string) prometheus.Collector {
 	t.Helper()
 	mfs, err := reg.Gather()
@@ -304,7 +304,7 @@ func counter(t *testing.T, reg *prometheus.Registry, name, job string) prometheu
 		}
 		for _, m := range mf.GetMetric() {
 			for _, l := range m.GetLabel() {
-				if l.GetName() == "job" && l.GetValue() == job {
+				if l.GetName() == "job_name" && l.GetValue() == job {
 					v := m.GetGauge().GetValue() + m.GetCounter().GetValue()
 					g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "x"})
 					g.Set(v)

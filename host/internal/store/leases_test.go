@@ -152,3 +152,25 @@ func TestLeaseFencing(t *testing.T) {
 		}
 	})
 }
+
+// TestAdminTokenRotation: registering another token under the same id
+// (a changed SPYWATCHER_ADMIN_TOKEN) retires the old one.
+func TestAdminTokenRotation(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *Store, _ *clock) {
+		ctx := context.Background()
+		for _, h := range []string{"old", "old", "new"} {
+			if err := s.AddAdminToken(ctx, "configured", h); err != nil {
+				t.Fatalf("add %s: %v", h, err)
+			}
+		}
+		if _, err := s.AdminTokenID(ctx, "old"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("old token after rotation: %v", err)
+		}
+		if id, err := s.AdminTokenID(ctx, "new"); err != nil || id != "configured" {
+			t.Fatalf("new token: %q %v", id, err)
+		}
+		if n, _ := s.CountAdminTokens(ctx); n != 1 {
+			t.Fatalf("%d admin tokens", n)
+		}
+	})
+}

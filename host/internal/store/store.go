@@ -216,6 +216,15 @@ func redactDSNError(err error, dsn string) error {
 	return err
 }
 
+// Pools returns the store's connection pools by role, for their
+// statistics: "write" and "read" on SQLite, "main" on PostgreSQL.
+func (s *Store) Pools() map[string]*sql.DB {
+	if s.r == s.w {
+		return map[string]*sql.DB{"main": s.w}
+	}
+	return map[string]*sql.DB{"write": s.w, "read": s.r}
+}
+
 // Dialect returns the store's SQL dialect.
 func (s *Store) Dialect() Dialect { return s.dialect }
 
