@@ -94,6 +94,11 @@ func (a *App) newJobs() (*jobs.Runner, error) {
 			if !ok {
 				return fmt.Errorf("plugin tick: bad target %q", r.Target)
 			}
+			// The fencing check: an instance that lost the lease while
+			// paused does not tick (the new holder does).
+			if err := r.Check(ctx); err != nil {
+				return err
+			}
 			if err := a.Plugins.Tick(ctx, id, guild, time.Now()); err != nil && !errors.Is(err, plugin.ErrNotRunnable) {
 				return err
 			}

@@ -22,7 +22,7 @@ import (
 // shared returns, per backend, two lease stores that see the same leases
 // as two host instances would: two Stores over one SQLite file, two over
 // one PostgreSQL schema, two Redis clients.
-func shared(t *testing.T) map[string][2]lease.Fenced {
+func shared(t testing.TB) map[string][2]lease.Fenced {
 	out := map[string][2]lease.Fenced{}
 	openStore := func(dsn string, pgb ...bool) *store.Store {
 		s, err := store.Open(context.Background(), dsn, store.Options{PgBouncer: len(pgb) > 0})
@@ -68,7 +68,7 @@ func shared(t *testing.T) map[string][2]lease.Fenced {
 // overlapDetector records runs per target and fails the test when two run
 // at once.
 type overlapDetector struct {
-	t      *testing.T
+	t      testing.TB
 	mu     sync.Mutex
 	active map[string]string // target -> holder running it
 	runs   map[string]int
@@ -76,7 +76,7 @@ type overlapDetector struct {
 	last   map[string]Run             // holder/target -> its last run
 }
 
-func newDetector(t *testing.T) *overlapDetector {
+func newDetector(t testing.TB) *overlapDetector {
 	return &overlapDetector{t: t, active: map[string]string{}, runs: map[string]int{},
 		by: map[string]map[string]bool{}, last: map[string]Run{}}
 }
@@ -139,7 +139,7 @@ func job(name string, run func(context.Context, Run) error) Job {
 		Targets: PerGuild(func(context.Context) ([]string, error) { return targets, nil })}
 }
 
-func start(t *testing.T, leases lease.Fenced, holder string, j Job) (*Runner, *prometheus.Registry, context.CancelFunc, chan struct{}) {
+func start(t testing.TB, leases lease.Fenced, holder string, j Job) (*Runner, *prometheus.Registry, context.CancelFunc, chan struct{}) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	r, err := New(Config{Leases: leases, Holder: holder, TTL: 300 * time.Millisecond, Tick: 5 * time.Millisecond, Registerer: reg})
