@@ -2,8 +2,13 @@ package plugin
 
 import (
 	"context"
+	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/spywatcher/spywatcher/host/internal/safehttp"
 )
 
 // TestExternalTicks: the job runner's view of ticks — the targets listed,
@@ -39,5 +44,30 @@ func TestExternalTicks(t *testing.T) {
 		if _, _, ok := SplitTickKey(bad); ok {
 			t.Errorf("SplitTickKey(%q) accepted", bad)
 		}
+	}
+}
+
+// TestArtifactFromAnotherInstance: a second host instance sharing the
+// database but not the data directory loads and runs a plugin installed
+// through the first (its code comes from the database).
+func TestArtifactFromAnotherInstance(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.install("counter", "1.0.0", "good", func(m *Manifest) { m.TickSeconds = 10 })
+	f.enableAll("counter", guildA)
+	other, err := New(ctx, Config{Dir: filepath.Join(t.TempDir(), "plugins"), CacheDir: filepath.Join(guestCacheDir(t), "cache")},
+		f.st, f.enf, safehttp.New(safehttp.Options{}), f.bus, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close(ctx)
+	if err := other.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Tick(ctx, "counter", guildA, time.Now()); err != nil {
+		t.Fatalf("tick on the other instance: %v", err)
+	}
+	if v, _ := f.st.KVGet(ctx, "counter", guildA, "ticks"); string(v) != "1" {
+		t.Fatalf("ticks kv = %q, want 1", v)
 	}
 }

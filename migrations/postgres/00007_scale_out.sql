@@ -7,5 +7,16 @@
 -- Expand-only: the previous release ignores the column.
 ALTER TABLE leases ADD COLUMN token BIGINT NOT NULL DEFAULT 0;
 
+-- Installed plugins' code, so that every host instance can load a plugin
+-- installed through any of them (each keeps a copy in its data directory).
+-- One row per plugin: the installed version's.
+CREATE TABLE plugin_artifacts (
+    plugin_id TEXT PRIMARY KEY,
+    version   TEXT   NOT NULL,
+    sha256    TEXT   NOT NULL,
+    code      BYTEA NOT NULL
+);
+
 -- +goose Down
+DROP TABLE plugin_artifacts;
 ALTER TABLE leases DROP COLUMN token;
