@@ -342,7 +342,11 @@ func (s *Store) MigrationStatus(ctx context.Context) (current, latest int64, err
 	return current, latest, nil
 }
 
-// Ready reports whether the database answers and its schema is current.
+// Ready reports whether the database answers and its schema has every
+// migration this binary knows. A newer schema is ready: during a rolling
+// upgrade the first new instance migrates (expand-only, see migrations'
+// package doc) while the old instances keep serving; only starting an old
+// binary against it is refused (Open).
 func (s *Store) Ready(ctx context.Context) error {
 	if err := s.r.PingContext(ctx); err != nil {
 		return fmt.Errorf("store: database unreachable: %w", err)
@@ -352,7 +356,7 @@ func (s *Store) Ready(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("store: read schema version: %w", err)
 	}
-	if v != s.schemaVersion {
+	if v < s.schemaVersion {
 		return fmt.Errorf("store: schema version %d, want %d", v, s.schemaVersion)
 	}
 	return nil
