@@ -7,6 +7,7 @@ SDK_GO    := sdk/go
 SDK_PROC  := sdk/go/plugin/process
 PG_URL    ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 REDIS_URL ?= redis://127.0.0.1:6379/0
+PGBOUNCER_URL ?=
 RUN_FLAGS ?= --simulate
 
 .PHONY: help run build test test-integration bench lint check fmt clean web build-ui web-test e2e bench-ws
@@ -24,8 +25,8 @@ test: ## unit and SQLite tests (no services needed)
 	$(GO) test -race -count=1 $(PKGS)
 	cd $(SDK_GO) && $(GO) test -race -count=1 ./...
 
-test-integration: ## the same suites against real PostgreSQL (and Redis) at PG_URL / REDIS_URL
-	SPYWATCHER_TEST_POSTGRES_URL='$(PG_URL)' SPYWATCHER_TEST_REDIS_URL='$(REDIS_URL)' \
+test-integration: ## the same suites against real PostgreSQL (and Redis) at PG_URL / REDIS_URL (and PgBouncer at PGBOUNCER_URL)
+	SPYWATCHER_TEST_POSTGRES_URL='$(PG_URL)' SPYWATCHER_TEST_REDIS_URL='$(REDIS_URL)' SPYWATCHER_TEST_PGBOUNCER_URL='$(PGBOUNCER_URL)' \
 		$(GO) test -count=1 ./host/... ./sdk/schema/...
 
 bench: ## benchmarks: ingest throughput (SQLite, and PostgreSQL at PG_URL if reachable) and API latency

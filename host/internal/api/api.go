@@ -78,6 +78,9 @@ type Deps struct {
 	// Web serves the dashboard at every path outside /api/ that no route
 	// takes; nil answers those with 404.
 	Web http.Handler
+	// ReadyChecks are what /readyz asks besides the database, by name
+	// ("redis"); each returns an error while its service is unreachable.
+	ReadyChecks map[string]func(context.Context) error
 }
 
 // Router builds the HTTP handler with every route of the host.
@@ -108,7 +111,7 @@ func Router(d Deps) (http.Handler, error) {
 	presence := &presenceHandler{store: d.Store, err: e}
 	events := &eventsHandler{store: d.Store, ingest: d.Ingest, now: d.Now, maxBody: d.MaxBodyBytes, err: e, allow: g.allow}
 	activity := &activityHandler{store: d.Store, now: d.Now, err: e}
-	health := &healthHandler{store: d.Store, err: e}
+	health := &healthHandler{store: d.Store, checks: d.ReadyChecks, err: e}
 	authn := &authHandler{passwords: d.Passwords, sessions: d.Sessions, discord: d.Discord, store: d.Store, roles: d.Authz, sec: d.Security, g: g, err: e}
 	keys := &apiKeysHandler{store: d.Store, links: d.Authz, tiers: d.Limits.Tiers, defTier: d.DefaultTier, g: g, now: d.Now, err: e}
 	admin := &adminHandler{store: d.Store, roles: d.Authz, argon2: d.Argon2, g: g, err: e}

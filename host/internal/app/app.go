@@ -24,6 +24,7 @@ import (
 	"github.com/spywatcher/spywatcher/host/internal/authz"
 	"github.com/spywatcher/spywatcher/host/internal/bus"
 	"github.com/spywatcher/spywatcher/host/internal/config"
+	"github.com/spywatcher/spywatcher/host/internal/jobs"
 	"github.com/spywatcher/spywatcher/host/internal/pipeline"
 	"github.com/spywatcher/spywatcher/host/internal/plugin"
 	"github.com/spywatcher/spywatcher/host/internal/ratelimit"
@@ -47,8 +48,11 @@ type App struct {
 	Plugins *plugin.Host
 	// Redis is the shared client when SPYWATCHER_REDIS_URL is set, else nil.
 	Redis *redis.Client
-	reg   *prometheus.Registry
-	out   io.Writer
+	// Jobs runs background jobs once across instances (jobs role); other
+	// parts register theirs here before Serve (see package jobs).
+	Jobs *jobs.Runner
+	reg  registry
+	out  io.Writer
 }
 
 // NewLogger returns the host's structured logger as configured.
@@ -64,9 +68,18 @@ func NewLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 // receives messages meant for the operator's eyes, such as a generated
 // admin token.
 func New(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Writer) (*App, error) {
-	reg := prometheus.NewRegistry()
+	return newApp(ctx, cfg, log, out, prometheus.NewRegistry())
+}
+
+// registry is where the host's metrics are registered and gathered from.
+type registry interface {
+	prometheus.Registerer
+	prometheus.Gatherer
+}
+
+func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Writer, reg registry) (*App, error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	st, err := store.Open(ctx, cfg.DSN(), store.Options{MaxConns: cfg.DBMaxConns, Logger: log})
+	st, err := store.Open(ctx, cfg.DSN(), store.Options{MaxConns: cfg.DBMaxConns, Logger: log, PgBouncer: cfg.DBPgBouncer})
 	if err != nil {
 		return nil, err
 	}
@@ -112,7 +125,16 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Write
 		}
 		return nil, err
 	}
-	return &App{cfg: cfg, log: log, Store: st, Bus: b, Pipe: p, Authz: enf, Plugins: ph, Redis: rdb, reg: reg, out: out}, nil
+	a := &App{cfg: cfg, log: log, Store: st, Bus: b, Pipe: p, Authz: enf, Plugins: ph, Redis: rdb, reg: reg, out: out}
+	if err := a.registerHealth(); err != nil {
+		a.Close()
+		return nil, err
+	}
+	if a.Jobs, err = a.newJobs(); err != nil {
+		a.Close()
+		return nil, err
+	}
+	return a, nil
 }
 
 // NewPluginHost builds the plugin host as configured; the CLI uses it too.
@@ -125,6 +147,7 @@ func NewPluginHost(ctx context.Context, cfg *config.Config, st *store.Store, pol
 		FetchAllowPrivate: cfg.FetchAllowPrivate,
 		FlushInterval:     cfg.FlushInterval,
 		Scores:            &b.Scores,
+		ExternalTicks:     true, // run by the job runner (roles.go)
 		Logger:            log,
 	}, st, policy, safehttp.New(safehttp.Options{}), b, reg)
 }
@@ -238,20 +261,23 @@ func (a *App) Serve(ctx context.Context, sources ...Source) error {
 	}
 	d.Store, d.Ingest, d.Gatherer, d.Registerer, d.Logger, d.MaxBodyBytes = a.Store, a.Pipe, a.reg, a.reg, a.log, a.cfg.MaxBodyBytes
 	d.Plugins = a.Plugins
-	hub, err := a.newHub(d)
-	if err != nil {
-		return err
+	if a.cfg.HasRole(config.RoleWS) {
+		hub, err := a.newHub(d)
+		if err != nil {
+			return err
+		}
+		d.Live = hub
+		hubCtx, stopHub := context.WithCancel(context.WithoutCancel(ctx))
+		hubDone := make(chan struct{})
+		go func() { hub.Run(hubCtx); close(hubDone) }()
+		defer func() { stopHub(); <-hubDone }()
 	}
-	d.Live = hub
 	dist, _ := web.Dist()
 	if d.Web, err = webui.New(dist, a.cfg.WebDevURL); err != nil {
 		return err
 	}
-	hubCtx, stopHub := context.WithCancel(context.WithoutCancel(ctx))
-	hubDone := make(chan struct{})
-	go func() { hub.Run(hubCtx); close(hubDone) }()
-	defer func() { stopHub(); <-hubDone }()
-	handler, err := api.Router(d)
+	d.ReadyChecks = a.readyChecks()
+	handler, err := a.httpHandler(d)
 	if err != nil {
 		return err
 	}
@@ -291,6 +317,20 @@ func (a *App) Serve(ctx context.Context, sources ...Source) error {
 		close(pluginsDone)
 	}()
 
+	// Background jobs (jobs role) stop with ctx and hand their leases over.
+	jobsCtx, stopJobs := context.WithCancel(ctx)
+	jobsDone := make(chan struct{})
+	if a.cfg.HasRole(config.RoleJobs) {
+		go func() { a.Jobs.Run(jobsCtx); close(jobsDone) }() //nolint:errcheck // returns nil
+	} else {
+		close(jobsDone)
+	}
+	defer func() { stopJobs(); <-jobsDone }()
+	if !a.cfg.HasRole(config.RoleIngest) && len(sources) > 0 {
+		a.log.Info("ingest role off: sources not started", "sources", len(sources))
+		sources = nil
+	}
+
 	srcCtx, stopSources := context.WithCancel(ctx)
 	defer stopSources()
 	var wg sync.WaitGroup
@@ -311,7 +351,7 @@ func (a *App) Serve(ctx context.Context, sources ...Source) error {
 
 	httpErr := make(chan error, 1)
 	go func() { httpErr <- srv.Serve(ln) }()
-	a.log.Info("spywatcher serving", "url", "http://"+ln.Addr().String(), "database", string(a.Store.Dialect()))
+	a.log.Info("spywatcher serving", "url", "http://"+ln.Addr().String(), "database", string(a.Store.Dialect()), "roles", a.cfg.Roles)
 
 	var runErr error
 	select {

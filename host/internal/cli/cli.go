@@ -41,6 +41,8 @@ func commands() map[string]command {
 		"record":   {"write the raw Discord gateway dispatches the bot receives as JSONL (for replay)", recordCmd},
 		"user":     {"manage accounts: create [--admin], list, role, passwd", userCmd},
 		"apikey":   {"manage API keys: create, list, revoke", apikeyCmd},
+		"backup":   {"write a consistent copy of the SQLite database to FILE while the host runs", backupCmd},
+		"restore":  {"replace the SQLite database with a verified backup FILE (the host stopped)", restoreCmd},
 		"version":  {"print the version", func(_ context.Context, _ []string, env Env) error { fmt.Fprintln(env.Stdout, Version); return nil }},
 	}
 }

@@ -15,7 +15,7 @@ func migrate(ctx context.Context, args []string, env Env) error {
 	if len(rest) > 0 {
 		return &exitError{code: 2, err: fmt.Errorf("unexpected arguments %q", rest)}
 	}
-	st, err := store.Open(ctx, cfg.DSN(), store.Options{})
+	st, err := store.Open(ctx, cfg.DSN(), store.Options{PgBouncer: cfg.DBPgBouncer})
 	if err != nil {
 		return err
 	}

@@ -106,7 +106,7 @@ func pluginCmd(ctx context.Context, args []string, env Env) error {
 		return err
 	}
 	log := app.NewLogger(cfg, env.Stderr)
-	st, err := store.Open(ctx, cfg.DSN(), store.Options{Logger: log})
+	st, err := store.Open(ctx, cfg.DSN(), store.Options{Logger: log, PgBouncer: cfg.DBPgBouncer})
 	if err != nil {
 		return err
 	}

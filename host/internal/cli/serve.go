@@ -29,14 +29,15 @@ func serve(ctx context.Context, args []string, env Env) error {
 	}
 	defer a.Close()
 	var sources []app.Source
-	if cfg.Simulate {
+	ingest := cfg.HasRole(config.RoleIngest) // without it, no sources
+	if cfg.Simulate && ingest {
 		src, err := simulatorSource(ctx, cfg, a, log)
 		if err != nil {
 			return err
 		}
 		sources = append(sources, src)
 	}
-	if cfg.DiscordToken != "" {
+	if cfg.DiscordToken != "" && ingest {
 		src, err := a.GatewaySource()
 		if err != nil {
 			return err

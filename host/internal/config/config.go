@@ -72,7 +72,26 @@ type Config struct {
 	Discord            DiscordConfig
 
 	WebDevURL string
+	// Roles this instance runs (see HasRole); JobLeaseTTL and DBPgBouncer
+	// are scale-out settings (OPERATIONS.md).
+	Roles       []string
+	JobLeaseTTL time.Duration
+	DBPgBouncer bool
 }
+
+// The roles of `serve --roles`: one binary, scaled per role.
+const (
+	RoleAPI    = "api"    // the REST API and the web UI
+	RoleWS     = "ws"     // live dashboards over WebSocket
+	RoleIngest = "ingest" // sources (Discord gateway, simulator) feeding the pipeline
+	RoleJobs   = "jobs"   // background jobs: plugin ticks, scoring, retention purge
+)
+
+// AllRoles lists every role, in the order help shows them.
+var AllRoles = []string{RoleAPI, RoleWS, RoleIngest, RoleJobs}
+
+// HasRole reports whether this instance runs role.
+func (c *Config) HasRole(role string) bool { return slices.Contains(c.Roles, role) }
 
 // DiscordConfig is the Discord OAuth2 application; empty ClientID turns
 // Discord login off. Its REST calls go to DiscordAPIURL, like the gateway's.
@@ -315,6 +334,35 @@ func Settings() []Setting {
 			func(c *Config) *string { return &c.Discord.AuthorizeURL }, validHTTPURL),
 		str("discord-token-url", "SPYWATCHER_DISCORD_TOKEN_URL", "https://discord.com/api/oauth2/token", "Discord's OAuth2 token endpoint",
 			func(c *Config) *string { return &c.Discord.TokenURL }, validHTTPURL),
+
+		{Name: "roles", Env: "SPYWATCHER_ROLES", Default: "api,ws,ingest,jobs", Usage: "comma-separated roles this instance runs: api, ws, ingest, jobs (health and metrics are always served)",
+			apply: func(c *Config, v string) error {
+				c.Roles = nil
+				for _, r := range strings.Split(v, ",") {
+					if r = strings.TrimSpace(r); r == "" {
+						continue
+					}
+					if r == "all" {
+						c.Roles = append(c.Roles[:0], AllRoles...)
+						return nil
+					}
+					if !slices.Contains(AllRoles, r) {
+						return fmt.Errorf("unknown role %q (roles: %s)", r, strings.Join(AllRoles, ", "))
+					}
+					if !slices.Contains(c.Roles, r) {
+						c.Roles = append(c.Roles, r)
+					}
+				}
+				if len(c.Roles) == 0 {
+					return errors.New("name at least one role")
+				}
+				return nil
+			},
+			get: func(c *Config) string { return strings.Join(c.Roles, ",") }},
+		duration("job-lease-ttl", "SPYWATCHER_JOB_LEASE_TTL", "30s", "how long a background job (per guild) stays with an instance that stopped renewing its lease before another jobs instance takes it over",
+			func(c *Config) *time.Duration { return &c.JobLeaseTTL }),
+		boolean("db-pgbouncer", "SPYWATCHER_DB_PGBOUNCER", "false", "the PostgreSQL URL points at PgBouncer in transaction pooling mode: no named prepared statements",
+			func(c *Config) *bool { return &c.DBPgBouncer }),
 	}
 }
 

@@ -7,6 +7,11 @@
 // A lease is taken with AcquireLease(name, holder, ttl) and kept by calling
 // it again before ttl passes; a holder that dies simply stops renewing and
 // the lease becomes free when it expires.
+//
+// Every backend also hands out fencing tokens (AcquireFenced, CheckLease):
+// a number per lease name that grows whenever the lease changes hands, so
+// that a holder which paused past its expiry can tell, before a write that
+// matters, that someone else has taken over since (Fenced).
 package lease
 
 import (
@@ -26,31 +31,65 @@ type Local struct {
 	leases map[string]entry
 }
 
+// Fenced is a lease backend with fencing tokens; Local, Redis and
+// *store.Store implement it.
+type Fenced interface {
+	// AcquireFenced takes or renews name for holder and returns its token,
+	// or 0 while another holder's lease is unexpired.
+	AcquireFenced(ctx context.Context, name, holder string, ttl time.Duration) (int64, error)
+	// ReleaseLease frees holder's lease on name.
+	ReleaseLease(ctx context.Context, name, holder string) error
+	// CheckLease reports whether holder still holds name with token.
+	CheckLease(ctx context.Context, name, holder string, token int64) (bool, error)
+}
+
+var (
+	_ Fenced = (*Local)(nil)
+	_ Fenced = (*Redis)(nil)
+)
+
 type entry struct {
 	holder  string
 	expires time.Time
+	token   int64
+}
+
+func (l *Local) now() time.Time {
+	if l.Now != nil {
+		return l.Now()
+	}
+	return time.Now()
 }
 
 // AcquireLease takes name for holder until now+ttl or extends holder's
 // lease; it reports false while another holder's lease is unexpired.
-func (l *Local) AcquireLease(_ context.Context, name, holder string, ttl time.Duration) (bool, error) {
+func (l *Local) AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error) {
+	tok, err := l.AcquireFenced(ctx, name, holder, ttl)
+	return tok > 0, err
+}
+
+// AcquireFenced is AcquireLease returning the fencing token (0: not taken).
+func (l *Local) AcquireFenced(_ context.Context, name, holder string, ttl time.Duration) (int64, error) {
 	if name == "" || holder == "" || ttl <= 0 {
-		return false, fmt.Errorf("lease: acquire %q: empty name or holder, or ttl %s", name, ttl)
+		return 0, fmt.Errorf("lease: acquire %q: empty name or holder, or ttl %s", name, ttl)
 	}
-	now := time.Now()
-	if l.Now != nil {
-		now = l.Now()
-	}
+	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.leases == nil {
 		l.leases = map[string]entry{}
 	}
-	if e, ok := l.leases[name]; ok && e.holder != holder && now.Before(e.expires) {
-		return false, nil
+	e := l.leases[name]
+	live := now.Before(e.expires)
+	if live && e.holder != holder {
+		return 0, nil
 	}
-	l.leases[name] = entry{holder: holder, expires: now.Add(ttl)}
-	return true, nil
+	if !live || e.holder != holder {
+		e.token++
+	}
+	e.holder, e.expires = holder, now.Add(ttl)
+	l.leases[name] = e
+	return e.token, nil
 }
 
 // ReleaseLease frees holder's lease on name; it does nothing when holder
@@ -59,7 +98,17 @@ func (l *Local) ReleaseLease(_ context.Context, name, holder string) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if e, ok := l.leases[name]; ok && e.holder == holder {
-		delete(l.leases, name)
+		e.expires = time.Time{} // kept: the token must keep growing
+		l.leases[name] = e
 	}
 	return nil
+}
+
+// CheckLease reports whether holder still holds name with token.
+func (l *Local) CheckLease(_ context.Context, name, holder string, token int64) (bool, error) {
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e, ok := l.leases[name]
+	return ok && e.holder == holder && e.token == token && now.Before(e.expires), nil
 }

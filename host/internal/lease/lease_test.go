@@ -122,3 +122,47 @@ func TestLeaseRace(t *testing.T) {
 		})
 	}
 }
+
+func TestLeaseFencing(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			f := b.l.(Fenced)
+			const ttl = 50 * time.Millisecond
+			acq := func(holder string) int64 {
+				t.Helper()
+				tok, err := f.AcquireFenced(ctx, "fence", holder, ttl)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return tok
+			}
+			valid := func(holder string, tok int64) bool {
+				t.Helper()
+				ok, err := f.CheckLease(ctx, "fence", holder, tok)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return ok
+			}
+			a := acq("a")
+			if a <= 0 || acq("a") != a || acq("b") != 0 || !valid("a", a) {
+				t.Fatalf("a's token %d not stable, or b got it", a)
+			}
+			b.expire(t, ttl)
+			bt := acq("b")
+			if bt <= a || valid("a", a) || !valid("b", bt) {
+				t.Fatalf("takeover token %d after %d, or a's stale token still valid", bt, a)
+			}
+			if err := f.ReleaseLease(ctx, "fence", "b"); err != nil {
+				t.Fatal(err)
+			}
+			if valid("b", bt) {
+				t.Fatal("released lease still valid")
+			}
+			if again := acq("a"); again <= bt {
+				t.Fatalf("token after release %d, want > %d", again, bt)
+			}
+		})
+	}
+}

@@ -110,7 +110,9 @@ func (h *Host) housekeeping(ctx context.Context) {
 				return st != nil && st.runnable && st.pg.ConfigVersion == k.config && st.grantList == k.grants
 			})
 		case now := <-tick.C:
-			h.runTicks(ctx, now, due)
+			if !h.cfg.ExternalTicks {
+				h.runTicks(ctx, now, due)
+			}
 		}
 	}
 }
@@ -236,13 +238,6 @@ func (h *Host) Deliver(ctx context.Context, pluginID, guild string, evs []event.
 		mine = mine[n:]
 	}
 	return len(eventsFor(snap, l, guild, evs)), errors.Join(errs...)
-}
-
-// Tick runs a plugin's tick hook in a guild now.
-func (h *Host) Tick(ctx context.Context, pluginID, guild string, now time.Time) error {
-	in, _ := json.Marshal(map[string]any{"now": now.UTC()})
-	_, err := h.call(ctx, pluginID, guild, HookTick, in)
-	return err
 }
 
 func (d *dispatcher) enqueue(ctx context.Context, l *loaded, guild string, evs []event.Event) {

@@ -18,6 +18,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -113,8 +114,11 @@ type Config struct {
 	// delivers them as score.update events to the plugins that subscribe
 	// to that kind and hold events.score.read. nil: no score.update.
 	Scores *bus.Topic[[]bus.ScoreUpdate]
-	Now    func() time.Time
-	Logger *slog.Logger
+	// ExternalTicks leaves tick hooks to the caller (TickTargets, Tick):
+	// the job runner calls them under leases shared by host instances.
+	ExternalTicks bool
+	Now           func() time.Time
+	Logger        *slog.Logger
 	// Process tunes the process runtime (health checks, restart backoff).
 	Process process.Options
 	// OnHostCall, if set, hears of every host function call after it was
@@ -363,7 +367,7 @@ func (h *Host) load(ctx context.Context, p store.InstalledPlugin) *loaded {
 		return l
 	}
 	l.m = m
-	code, err := os.ReadFile(h.artifactPath(m))
+	code, err := h.readArtifact(ctx, p.ID, m)
 	if err != nil {
 		l.err = fmt.Errorf("plugin %s: artifact missing (reinstall it): %w", p.ID, err)
 		h.log.Error("plugin cannot load", "plugin", p.ID, "err", l.err)
@@ -387,6 +391,39 @@ func limitsOf(m *Manifest) wasm.Limits {
 		KernelBytes: max(4<<20, m.Limits.MaxOutputKB<<10*2, m.Limits.BatchEvents*8<<10),
 		CallTimeout: m.Timeout(),
 	}
+}
+
+// ArtifactStore keeps plugin code in the database so that every host
+// instance can load a plugin installed through any of them; *store.Store
+// implements it. A Store without it leaves artifacts on local disk only.
+type ArtifactStore interface {
+	PutPluginArtifact(ctx context.Context, id, version, sha256 string, code []byte) error
+	GetPluginArtifact(ctx context.Context, id, version string) (code []byte, sha256 string, err error)
+}
+
+// readArtifact reads the plugin's code from the data directory or, when
+// it was installed through another instance, from the database (keeping
+// a copy on disk).
+func (h *Host) readArtifact(ctx context.Context, id string, m *Manifest) ([]byte, error) {
+	path := h.artifactPath(m)
+	code, err := os.ReadFile(path)
+	if err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return code, err
+	}
+	as, ok := h.st.(ArtifactStore)
+	if !ok {
+		return nil, err
+	}
+	code, _, gerr := as.GetPluginArtifact(ctx, id, m.Version)
+	if gerr != nil {
+		return nil, errors.Join(err, gerr)
+	}
+	if merr := os.MkdirAll(filepath.Dir(path), 0o750); merr == nil {
+		if werr := os.WriteFile(path+".tmp", code, 0o640); werr == nil {
+			os.Rename(path+".tmp", path) //nolint:errcheck // a cache: read from the database again next time
+		}
+	}
+	return code, nil
 }
 
 func (h *Host) artifactPath(m *Manifest) string {

@@ -139,6 +139,11 @@ func (h *Host) Install(ctx context.Context, manifest, code []byte) (Installed, e
 	if err := os.WriteFile(filepath.Join(filepath.Dir(dst), "plugin.json"), manifest, 0o640); err != nil {
 		return Installed{}, fmt.Errorf("plugin: store manifest: %w", err)
 	}
+	if as, ok := h.st.(ArtifactStore); ok {
+		if err := as.PutPluginArtifact(ctx, m.ID, m.Version, m.Artifact.SHA256, code); err != nil {
+			return Installed{}, err
+		}
+	}
 	if err := h.st.PutPlugin(ctx, store.InstalledPlugin{ID: m.ID, Version: m.Version, Manifest: manifest, SHA256: m.Artifact.SHA256}); err != nil {
 		return Installed{}, err
 	}

@@ -191,19 +191,8 @@ func (s *Store) bulk(ctx context.Context, bt *batchTx, table, columns, suffix st
 	target := table
 	if suffix != "" {
 		target = "stage_" + table
-		if bt.staged[target] {
-			if _, err := bt.tx.ExecContext(ctx, `TRUNCATE `+target); err != nil {
-				return err
-			}
-		} else {
-			// Created once per connection and emptied at every commit;
-			// this also holds through PgBouncer in transaction mode, where
-			// the next transaction may run on a connection without it.
-			if _, err := bt.tx.ExecContext(ctx, `CREATE TEMP TABLE IF NOT EXISTS `+target+
-				` (LIKE `+table+` INCLUDING DEFAULTS) ON COMMIT DELETE ROWS`); err != nil {
-				return err
-			}
-			bt.staged[target] = true
+		if err := stage(ctx, bt, target, table); err != nil {
+			return err
 		}
 	}
 	err := withPgx(bt.conn, func(c *pgx.Conn) error {

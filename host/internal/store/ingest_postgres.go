@@ -11,9 +11,11 @@ import (
 
 // PostgreSQL bulk ingest uses COPY. Events go through a temporary staging
 // table so that duplicates can be dropped with ON CONFLICT (COPY itself would
-// abort on the first one) and the new IDs returned in the same statement. The
-// staging table is created per connection and emptied at commit, which also
-// works through PgBouncer in transaction mode.
+// abort on the first one) and the new IDs returned in the same statement.
+// Staging tables live for one transaction (ON COMMIT DROP): a temporary table
+// is session state, and through PgBouncer in transaction mode the next
+// transaction may run on another server connection, or this server
+// connection may next serve another client.
 
 // withPgx runs f with the pgx connection under conn. Statements f issues
 // take part in the transaction open on conn.
@@ -29,8 +31,7 @@ func withPgx(conn *sql.Conn, f func(*pgx.Conn) error) error {
 
 func (s *Store) copyEvents(ctx context.Context, bt *batchTx, rows []eventRow) (map[string]bool, error) {
 	tx := bt.tx
-	if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE IF NOT EXISTS events_stage
-		(LIKE events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS`); err != nil {
+	if err := stage(ctx, bt, "events_stage", "events"); err != nil {
 		return nil, err
 	}
 	err := withPgx(bt.conn, func(c *pgx.Conn) error {
@@ -59,4 +60,21 @@ func (s *Store) copyEvents(ctx context.Context, bt *batchTx, rows []eventRow) (m
 		isNew[id] = true
 	}
 	return isNew, rs.Err()
+}
+
+// stage makes the transaction's staging table target shaped like table,
+// empty. It is dropped at commit or rollback. (A server connection still
+// holding one from a release that kept them per connection has it empty:
+// those were emptied at commit; IF NOT EXISTS reuses it.)
+func stage(ctx context.Context, bt *batchTx, target, table string) error {
+	if bt.staged[target] {
+		_, err := bt.tx.ExecContext(ctx, `TRUNCATE `+target)
+		return err
+	}
+	if _, err := bt.tx.ExecContext(ctx, `CREATE TEMP TABLE IF NOT EXISTS `+target+
+		` (LIKE `+table+` INCLUDING DEFAULTS) ON COMMIT DROP`); err != nil {
+		return err
+	}
+	bt.staged[target] = true
+	return nil
 }

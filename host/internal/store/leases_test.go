@@ -98,3 +98,79 @@ func TestLeaseRace(t *testing.T) {
 		}
 	})
 }
+
+// TestLeaseFencing checks the fencing token: the same for renewals, larger
+// whenever the lease changed hands or was taken again, never reused after a
+// release, and rejected by CheckLease once stale.
+func TestLeaseFencing(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *Store, clk *clock) {
+		ctx := context.Background()
+		const name, ttl = "job:score:g1", 10 * time.Second
+		acq := func(holder string) int64 {
+			t.Helper()
+			tok, err := s.AcquireFenced(ctx, name, holder, ttl)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return tok
+		}
+		check := func(holder string, tok int64, want bool) {
+			t.Helper()
+			ok, err := s.CheckLease(ctx, name, holder, tok)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok != want {
+				t.Fatalf("CheckLease(%s, %d) = %v, want %v", holder, tok, ok, want)
+			}
+		}
+		a1 := acq("a")
+		if a1 <= 0 {
+			t.Fatalf("first token %d", a1)
+		}
+		if got := acq("a"); got != a1 {
+			t.Fatalf("renewal changed the token %d -> %d", a1, got)
+		}
+		if got := acq("b"); got != 0 {
+			t.Fatalf("b got token %d of a held lease", got)
+		}
+		check("a", a1, true)
+		clk.t = clk.t.Add(ttl + time.Millisecond) // a pauses past its expiry
+		check("a", a1, false)
+		b1 := acq("b")
+		if b1 <= a1 {
+			t.Fatalf("takeover token %d not above %d", b1, a1)
+		}
+		check("a", a1, false)
+		check("b", b1, true)
+		if err := s.ReleaseLease(ctx, name, "b"); err != nil {
+			t.Fatal(err)
+		}
+		check("b", b1, false)
+		if b2 := acq("b"); b2 <= b1 {
+			t.Fatalf("token after release %d not above %d", b2, b1)
+		}
+	})
+}
+
+// TestAdminTokenRotation: registering another token under the same id
+// (a changed SPYWATCHER_ADMIN_TOKEN) retires the old one.
+func TestAdminTokenRotation(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *Store, _ *clock) {
+		ctx := context.Background()
+		for _, h := range []string{"old", "old", "new"} {
+			if err := s.AddAdminToken(ctx, "configured", h); err != nil {
+				t.Fatalf("add %s: %v", h, err)
+			}
+		}
+		if _, err := s.AdminTokenID(ctx, "old"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("old token after rotation: %v", err)
+		}
+		if id, err := s.AdminTokenID(ctx, "new"); err != nil || id != "configured" {
+			t.Fatalf("new token: %q %v", id, err)
+		}
+		if n, _ := s.CountAdminTokens(ctx); n != 1 {
+			t.Fatalf("%d admin tokens", n)
+		}
+	})
+}

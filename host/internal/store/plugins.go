@@ -140,7 +140,7 @@ func (s *Store) DeletePlugin(ctx context.Context, id string) error {
 		if n, _ := res.RowsAffected(); n == 0 {
 			return fmt.Errorf("plugin %s: %w", id, ErrNotFound)
 		}
-		for _, t := range []string{"plugin_guilds", "plugin_grants", "plugin_kv"} {
+		for _, t := range []string{"plugin_guilds", "plugin_grants", "plugin_kv", "plugin_artifacts"} {
 			if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM `+t+` WHERE plugin_id = ?`), id); err != nil {
 				return err
 			}

@@ -27,7 +27,8 @@ import (
 	"sync"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
@@ -56,6 +57,13 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock used for ingest bookkeeping; nil means time.Now.
 	Now func() time.Time
+	// PgBouncer says the PostgreSQL URL leads to PgBouncer in transaction
+	// pooling mode, where consecutive transactions of one client may run on
+	// different server connections: statements are then described and run
+	// with unnamed prepared statements (pgx's cache_describe mode) instead
+	// of named ones that would exist on one server connection only. A
+	// default_query_exec_mode in the URL wins.
+	PgBouncer bool
 }
 
 // Store is the SQL storage shared by every part of the host.
@@ -112,10 +120,14 @@ func connect(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	}
 	switch s.dialect {
 	case Postgres:
-		db, err := sql.Open("pgx", dsn)
+		pc, err := pgx.ParseConfig(dsn)
 		if err != nil {
-			return nil, fmt.Errorf("store: open postgres: %w", err)
+			return nil, fmt.Errorf("store: open postgres: %w", redactDSNError(err, dsn))
 		}
+		if opts.PgBouncer && !strings.Contains(dsn, "default_query_exec_mode=") {
+			pc.DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe
+		}
+		db := stdlib.OpenDB(*pc)
 		n := opts.MaxConns
 		if n <= 0 {
 			n = 10
@@ -204,6 +216,15 @@ func redactDSNError(err error, dsn string) error {
 		return errors.New(strings.ReplaceAll(err.Error(), p, "xxxxx"))
 	}
 	return err
+}
+
+// Pools returns the store's connection pools by role, for their
+// statistics: "write" and "read" on SQLite, "main" on PostgreSQL.
+func (s *Store) Pools() map[string]*sql.DB {
+	if s.r == s.w {
+		return map[string]*sql.DB{"main": s.w}
+	}
+	return map[string]*sql.DB{"write": s.w, "read": s.r}
 }
 
 // Dialect returns the store's SQL dialect.
@@ -323,7 +344,11 @@ func (s *Store) MigrationStatus(ctx context.Context) (current, latest int64, err
 	return current, latest, nil
 }
 
-// Ready reports whether the database answers and its schema is current.
+// Ready reports whether the database answers and its schema has every
+// migration this binary knows. A newer schema is ready: during a rolling
+// upgrade the first new instance migrates (expand-only, see migrations'
+// package doc) while the old instances keep serving; only starting an old
+// binary against it is refused (Open).
 func (s *Store) Ready(ctx context.Context) error {
 	if err := s.r.PingContext(ctx); err != nil {
 		return fmt.Errorf("store: database unreachable: %w", err)
@@ -333,7 +358,7 @@ func (s *Store) Ready(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("store: read schema version: %w", err)
 	}
-	if v != s.schemaVersion {
+	if v < s.schemaVersion {
 		return fmt.Errorf("store: schema version %d, want %d", v, s.schemaVersion)
 	}
 	return nil

@@ -19,23 +19,30 @@ import (
 
 // The conformance suite: every test runs against SQLite, and against
 // PostgreSQL when SPYWATCHER_TEST_POSTGRES_URL names a database (each test
-// gets its own schema there).
+// gets its own schema there), and through PgBouncer in transaction pooling
+// mode when SPYWATCHER_TEST_PGBOUNCER_URL is set (a database per test).
 
 type storeMaker struct {
-	name string
-	open func(t testing.TB) (dsn string)
+	name      string
+	open      func(t testing.TB) (dsn string)
+	pgbouncer bool // Options.PgBouncer
 }
 
 func makers(t testing.TB) []storeMaker {
 	ms := []storeMaker{{"sqlite", func(t testing.TB) string {
 		return filepath.Join(t.TempDir(), "spywatcher.db")
-	}}}
+	}, false}}
+	if pgb := os.Getenv(storetest.PgBouncerEnv); pgb != "" {
+		ms = append(ms, storeMaker{"pgbouncer", func(t testing.TB) string { return storetest.PgBouncerDSN(t, pgb) }, true})
+	} else {
+		t.Log(storetest.PgBouncerEnv + " not set: skipping the PgBouncer (transaction pooling) run of the store suite")
+	}
 	pg := os.Getenv(storetest.PostgresEnv)
 	if pg == "" {
 		t.Log("SPYWATCHER_TEST_POSTGRES_URL not set: skipping the PostgreSQL half of the store suite")
 		return ms
 	}
-	return append(ms, storeMaker{"postgres", func(t testing.TB) string { return storetest.PostgresDSN(t, pg) }})
+	return append(ms, storeMaker{"postgres", func(t testing.TB) string { return storetest.PostgresDSN(t, pg) }, false})
 }
 
 type clock struct{ t time.Time }
@@ -46,7 +53,7 @@ func forEachStore(t *testing.T, f func(t *testing.T, s *Store, clk *clock)) {
 	for _, m := range makers(t) {
 		t.Run(m.name, func(t *testing.T) {
 			clk := &clock{t: t0.Add(24 * time.Hour)}
-			s, err := Open(context.Background(), m.open(t), Options{Now: clk.now})
+			s, err := Open(context.Background(), m.open(t), Options{Now: clk.now, PgBouncer: m.pgbouncer})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -500,7 +507,7 @@ func TestReadyAndNewerSchemaRefused(t *testing.T) {
 		t.Run(m.name, func(t *testing.T) {
 			ctx := context.Background()
 			dsn := m.open(t)
-			s, err := Open(ctx, dsn, Options{})
+			s, err := Open(ctx, dsn, Options{PgBouncer: m.pgbouncer})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -514,11 +521,22 @@ func TestReadyAndNewerSchemaRefused(t *testing.T) {
 			if _, err := s.w.Exec(s.q(`INSERT INTO goose_db_version (version_id, is_applied) VALUES (?, true)`), latest+1); err != nil {
 				t.Fatal(err)
 			}
+			// A running instance stays ready when a newer release migrated
+			// (rolling upgrade); only a start is refused, below.
+			if err := s.Ready(ctx); err != nil {
+				t.Fatalf("not ready after a newer release migrated: %v", err)
+			}
+			if _, err := s.w.Exec(s.q(`DELETE FROM goose_db_version WHERE version_id >= ?`), latest); err != nil {
+				t.Fatal(err)
+			}
 			if err := s.Ready(ctx); err == nil {
-				t.Fatal("ready with a schema from the future")
+				t.Fatal("ready with a migration missing")
+			}
+			if _, err := s.w.Exec(s.q(`INSERT INTO goose_db_version (version_id, is_applied) VALUES (?, true), (?, true)`), latest, latest+1); err != nil {
+				t.Fatal(err)
 			}
 			s.Close()
-			_, err = Open(ctx, dsn, Options{})
+			_, err = Open(ctx, dsn, Options{PgBouncer: m.pgbouncer})
 			if err == nil || !strings.Contains(err.Error(), "newer than this binary") {
 				t.Fatalf("opening a newer database: %v", err)
 			}

@@ -7,12 +7,24 @@ import (
 	"fmt"
 )
 
-// AddAdminToken records the hash of an admin token. The token itself is
-// never stored.
+// AddAdminToken records the hash of an admin token under id. The token
+// itself is never stored. A different hash already stored under id is
+// replaced, so that changing the configured token (rotation) retires the
+// old one instead of failing on the id.
 func (s *Store) AddAdminToken(ctx context.Context, id, hash string) error {
-	_, err := s.w.ExecContext(ctx, s.q(`INSERT INTO admin_tokens (id, token_hash, created_at) VALUES (?, ?, ?)
-		ON CONFLICT (token_hash) DO NOTHING`), id, hash, ms(s.now()))
+	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
+		return fmt.Errorf("store: add admin token: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
+	if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM admin_tokens WHERE id = ? AND token_hash <> ?`), id, hash); err != nil {
+		return fmt.Errorf("store: add admin token: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO admin_tokens (id, token_hash, created_at) VALUES (?, ?, ?)
+		ON CONFLICT DO NOTHING`), id, hash, ms(s.now())); err != nil {
+		return fmt.Errorf("store: add admin token: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("store: add admin token: %w", err)
 	}
 	return nil
