@@ -102,6 +102,15 @@ func NewScoring(cfg ScoringConfig, st ScoreStore, plugins Scorers, pub ScorePubl
 		running: map[string]bool{}, last: map[string]time.Time{}, bg: context.Background()}
 }
 
+// Active lists the scorers that run in a guild.
+func (s *Scoring) Active(guildID string) []string {
+	var out []string
+	for _, sc := range s.plugins.Scorers(guildID) {
+		out = append(out, sc.ID)
+	}
+	return out
+}
+
 // Start scores every guild with scorers every Interval until ctx ends, and
 // lets Recompute's runs finish before returning.
 func (s *Scoring) Start(ctx context.Context) {

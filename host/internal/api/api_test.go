@@ -329,6 +329,14 @@ func TestResponsesMatchOpenAPISchemas(t *testing.T) {
 		{g + "/events", "/api/v1/guilds/{guild}/events", "200", ""},
 		{g + "/activity", "/api/v1/guilds/{guild}/activity", "200", ""},
 		{g + "/members?sort=x", "/api/v1/guilds/{guild}/members", "400", "#/components/schemas/Error"},
+		{g + "/analytics/heatmap", "/api/v1/guilds/{guild}/analytics/heatmap", "200", ""},
+		{g + "/analytics/heatmap?metric=presence&user=" + alice + "&tz=Europe/Paris", "/api/v1/guilds/{guild}/analytics/heatmap", "200", ""},
+		{g + "/analytics/presence", "/api/v1/guilds/{guild}/analytics/presence", "200", ""},
+		{g + "/analytics/roles?limit=1", "/api/v1/guilds/{guild}/analytics/roles", "200", ""},
+		{g + "/scores", "/api/v1/guilds/{guild}/scores", "200", ""},
+		{g + "/scores?scorer=ghost-score", "/api/v1/guilds/{guild}/scores", "200", ""},
+		{g + "/members/" + alice + "/scores", "/api/v1/guilds/{guild}/members/{user}/scores", "200", ""},
+		{g + "/analytics/heatmap?tz=Mars/Olympus", "/api/v1/guilds/{guild}/analytics/heatmap", "400", "#/components/schemas/Error"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.path, func(t *testing.T) {

@@ -1,0 +1,60 @@
+package main
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/spywatcher/spywatcher/sdk/go/plugin"
+)
+
+// The formula's constants (README.md, "Formula").
+const (
+	// halfScoreHours is the online hours since the last message at which
+	// the saturation s reaches one half.
+	halfScoreHours = 3.0
+	// postedWeight and neverWeight split the 100 points: a member who once
+	// posted can reach 90, one who never did 100.
+	postedWeight = 90.0
+	neverWeight  = 10.0
+)
+
+func round1(v float64) float64 { return math.Round(v*10) / 10 }
+
+// lurker scores one member by the hours they were online since their last
+// message, estimated from the window's online time.
+func lurker(req *plugin.ScoreRequest, m *plugin.MemberStats) plugin.Score {
+	hours := float64(m.OnlineSeconds) / 3600
+	window := req.To.Sub(req.From).Hours()
+	never := m.MessagesTotal == 0 && m.SecondsSinceLastMessage == nil
+	since := hours
+	if !never {
+		share := 1.0
+		if m.SecondsSinceLastMessage != nil && window > 0 {
+			share = min(1, float64(*m.SecondsSinceLastMessage)/3600/window)
+		}
+		since = hours * share
+	}
+	s := since / (since + halfScoreHours)
+	online := round1(postedWeight * s)
+	bonus := 0.0
+	if never {
+		bonus = round1(neverWeight * s)
+	}
+	score := round1(online + bonus)
+	var why string
+	if never {
+		why = fmt.Sprintf("Never posted; online %.1f h in the last %.0f days", since, window/24)
+	} else {
+		days := 0.0
+		if m.SecondsSinceLastMessage != nil {
+			days = float64(*m.SecondsSinceLastMessage) / 86400
+		}
+		why = fmt.Sprintf("Last message %.1f days ago; about %.1f h online since", days, since)
+	}
+	return plugin.Score{UserID: m.UserID, Score: score,
+		Factors: []plugin.Factor{
+			{Name: "online_since_last_message", Contribution: online, Value: round1(since)},
+			{Name: "never_posted", Contribution: bonus, Value: never},
+		},
+		Explanation: why}
+}
