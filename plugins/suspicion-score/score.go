@@ -53,7 +53,9 @@ var signals = []signal{
 			return 0, nil
 		}
 		return clamp01((0.5 - *m.MessageIntervalCV) / 0.4), *m.MessageIntervalCV
-	}, func(v any) string { return fmt.Sprintf("clockwork message timing (interval variation %.2f)", v.(float64)) }},
+	}, func(v any) string {
+		return fmt.Sprintf("clockwork message timing (interval variation %.2f)", v.(float64))
+	}},
 	{"odd_hours", 10, func(m *plugin.MemberStats) (float64, any) {
 		var odd, all int64
 		for h, n := range m.ActiveHours {
