@@ -6,9 +6,12 @@ PKGS      := ./...
 SDK_GO    := sdk/go
 PG_URL    ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 REDIS_URL ?= redis://127.0.0.1:6379/0
-RUN_FLAGS ?= --simulate
+RUN_FLAGS ?= --simulate --plugins-dir bin/plugins
+SHA256    ?= sha256sum
+# Every plugins/<name>/ with a plugin.json is a first-party plugin.
+PLUGIN_DIRS := $(patsubst %/plugin.json,%,$(wildcard plugins/*/plugin.json))
 
-.PHONY: help run build test test-integration bench lint check fmt clean
+.PHONY: help run build plugins test test-integration bench lint check fmt clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -16,8 +19,20 @@ help: ## list targets
 build: ## build the spywatcher binary into bin/
 	$(GO) build -o $(BIN) ./host/cmd/spywatcher
 
-run: build ## run the whole product on SQLite with a simulated guild
+run: build plugins ## run the whole product on SQLite with a simulated guild and the first-party plugins
 	./$(BIN) serve $(RUN_FLAGS)
+
+# Each plugin's manifest names plugin.wasm as its artifact with an empty
+# sha256; the copy in bin/plugins/<name>/ gets the checksum of what was built.
+plugins: ## build every plugins/*/ into bin/plugins/<name>/ (plugin.wasm + plugin.json with its sha256)
+	@set -e; for d in $(PLUGIN_DIRS); do \
+		n=$$(basename $$d); out=bin/plugins/$$n; mkdir -p $$out; \
+		grep -q '"path": *"plugin.wasm"' $$d/plugin.json || { echo "$$d/plugin.json: artifact.path must be plugin.wasm"; exit 1; }; \
+		GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -trimpath -o $$out/plugin.wasm ./$$d; \
+		sum=$$($(SHA256) $$out/plugin.wasm | cut -d' ' -f1); \
+		sed -E 's/"sha256": *"[0-9a-f]*"/"sha256": "'$$sum'"/' $$d/plugin.json > $$out/plugin.json; \
+		echo "  $$out  $$sum"; \
+	done
 
 test: ## unit and SQLite tests (no services needed)
 	$(GO) test -race -count=1 $(PKGS)

@@ -48,6 +48,9 @@ type ScoringConfig struct {
 	Window    time.Duration // the statistics' window; default 7 days
 	BatchSize int           // members per score call; default 500, at most MaxBatch
 	Parallel  int           // score calls at once; default GOMAXPROCS
+	// FirstDelay is how long after a guild first has a scorer Start scores
+	// it (so a fresh host first ingests a little); default min(Interval, 1m).
+	FirstDelay time.Duration
 	Now       func() time.Time
 	Logger    *slog.Logger
 }
@@ -81,6 +84,9 @@ var ErrNoScorers = errors.New("analytics: no scorer plugin is enabled and grante
 func NewScoring(cfg ScoringConfig, st ScoreStore, plugins Scorers, pub ScorePublisher) *Scoring {
 	if cfg.Interval == 0 {
 		cfg.Interval = 15 * time.Minute
+	}
+	if cfg.FirstDelay <= 0 {
+		cfg.FirstDelay = min(cfg.Interval, time.Minute)
 	}
 	if cfg.Window <= 0 {
 		cfg.Window = 7 * 24 * time.Hour
@@ -122,13 +128,18 @@ func (s *Scoring) Start(ctx context.Context) {
 		<-ctx.Done()
 		return
 	}
-	check := time.NewTicker(min(s.cfg.Interval, 30*time.Second))
+	check := time.NewTicker(min(s.cfg.Interval, s.cfg.FirstDelay, 10*time.Second))
 	defer check.Stop()
 	for {
 		now := s.cfg.Now()
 		for _, g := range s.plugins.ScoreGuilds() {
 			s.mu.Lock()
-			due := now.Sub(s.last[g]) >= s.cfg.Interval
+			last, seen := s.last[g]
+			if !seen {
+				last = now.Add(s.cfg.FirstDelay - s.cfg.Interval)
+				s.last[g] = last
+			}
+			due := now.Sub(last) >= s.cfg.Interval
 			s.mu.Unlock()
 			if !due {
 				continue

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/spywatcher/spywatcher/host/internal/analytics"
 	"github.com/spywatcher/spywatcher/host/internal/api"
 	"github.com/spywatcher/spywatcher/host/internal/auth"
 	"github.com/spywatcher/spywatcher/host/internal/authz"
@@ -42,6 +43,8 @@ type App struct {
 	Authz *authz.Enforcer
 	// Plugins is the plugin host.
 	Plugins *plugin.Host
+	// Scoring runs the scorer plugins.
+	Scoring *analytics.Scoring
 	// Redis is the shared client when SPYWATCHER_REDIS_URL is set, else nil.
 	Redis *redis.Client
 	reg   *prometheus.Registry
@@ -109,7 +112,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Write
 		}
 		return nil, err
 	}
-	return &App{cfg: cfg, log: log, Store: st, Bus: b, Pipe: p, Authz: enf, Plugins: ph, Redis: rdb, reg: reg, out: out}, nil
+	scoring := analytics.NewScoring(analytics.ScoringConfig{Interval: cfg.ScoreInterval, Window: cfg.ScoreWindow,
+		BatchSize: cfg.ScoreBatch, Logger: log}, st, ph, b)
+	return &App{cfg: cfg, log: log, Store: st, Bus: b, Pipe: p, Authz: enf, Plugins: ph, Scoring: scoring, Redis: rdb, reg: reg, out: out}, nil
 }
 
 // NewPluginHost builds the plugin host as configured; the CLI uses it too.
@@ -222,6 +227,7 @@ func (a *App) Serve(ctx context.Context, sources ...Source) error {
 	}
 	d.Store, d.Ingest, d.Gatherer, d.Registerer, d.Logger, d.MaxBodyBytes = a.Store, a.Pipe, a.reg, a.reg, a.log, a.cfg.MaxBodyBytes
 	d.Plugins = a.Plugins
+	d.Scoring = a.Scoring
 	handler, err := api.Router(d)
 	if err != nil {
 		return err
@@ -260,6 +266,11 @@ func (a *App) Serve(ctx context.Context, sources ...Source) error {
 	go func() {
 		a.Plugins.Start(pluginCtx, a.Bus.Subscribe(4096))
 		close(pluginsDone)
+	}()
+	scoringDone := make(chan struct{})
+	go func() {
+		a.Scoring.Start(pluginCtx)
+		close(scoringDone)
 	}()
 
 	srcCtx, stopSources := context.WithCancel(ctx)
@@ -313,6 +324,7 @@ func (a *App) Serve(ctx context.Context, sources ...Source) error {
 	}
 	stopPlugins()
 	<-pluginsDone
+	<-scoringDone
 	a.log.Info("stopped", "drained_events", queued)
 	return runErr
 }

@@ -466,3 +466,14 @@ func (s *Store) SetGuildTimezone(ctx context.Context, guildID, tz string) error 
 	}
 	return nil
 }
+
+// EnsureGuildTimezone creates the guild if it is unknown (first seen at
+// firstSeen) and sets its time zone.
+func (s *Store) EnsureGuildTimezone(ctx context.Context, guildID string, firstSeen time.Time, tz string) error {
+	_, err := s.w.ExecContext(ctx, s.q(`INSERT INTO guilds (id, first_seen, updated_at, timezone) VALUES (?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET timezone = excluded.timezone`), guildID, ms(firstSeen), ms(firstSeen), tz)
+	if err != nil {
+		return fmt.Errorf("store: guild %s timezone: %w", guildID, err)
+	}
+	return nil
+}
