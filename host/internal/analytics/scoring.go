@@ -51,8 +51,8 @@ type ScoringConfig struct {
 	// FirstDelay is how long after a guild first has a scorer Start scores
 	// it (so a fresh host first ingests a little); default min(Interval, 1m).
 	FirstDelay time.Duration
-	Now       func() time.Time
-	Logger    *slog.Logger
+	Now        func() time.Time
+	Logger     *slog.Logger
 }
 
 // MaxBatch bounds the members of one score call.
