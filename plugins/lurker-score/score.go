@@ -45,11 +45,11 @@ func lurker(req *plugin.ScoreRequest, m *plugin.MemberStats) plugin.Score {
 	if never {
 		why = fmt.Sprintf("Never posted; online %.1f h in the last %.0f days", since, window/24)
 	} else {
-		days := 0.0
+		var ago int64
 		if m.SecondsSinceLastMessage != nil {
-			days = float64(*m.SecondsSinceLastMessage) / 86400
+			ago = *m.SecondsSinceLastMessage
 		}
-		why = fmt.Sprintf("Last message %.1f days ago; about %.1f h online since", days, since)
+		why = fmt.Sprintf("Last message %s ago; about %s online since", span(float64(ago)), span(since*3600))
 	}
 	return plugin.Score{UserID: m.UserID, Score: score,
 		Factors: []plugin.Factor{
@@ -57,4 +57,16 @@ func lurker(req *plugin.ScoreRequest, m *plugin.MemberStats) plugin.Score {
 			{Name: "never_posted", Contribution: bonus, Value: never},
 		},
 		Explanation: why}
+}
+
+// span writes a length of time: minutes under an hour, hours under two
+// days, else days.
+func span(sec float64) string {
+	switch {
+	case sec < 3600:
+		return fmt.Sprintf("%.0f min", sec/60)
+	case sec < 2*86400:
+		return fmt.Sprintf("%.1f h", sec/3600)
+	}
+	return fmt.Sprintf("%.1f days", sec/86400)
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"math"
-	"sort"
 	"strings"
 
 	"github.com/spywatcher/spywatcher/sdk/go/plugin"
@@ -74,7 +73,12 @@ var signals = []signal{
 	}, func(v any) string { return fmt.Sprintf("%.0f%% of messages between 01:00 and 06:00", v.(float64)*100) }},
 	{"role_churn", 15, func(m *plugin.MemberStats) (float64, any) {
 		return clamp01(float64(m.RoleChanges) / 10), m.RoleChanges
-	}, func(v any) string { return fmt.Sprintf("%d role changes", v.(int64)) }},
+	}, func(v any) string {
+		if v.(int64) == 1 {
+			return "1 role change"
+		}
+		return fmt.Sprintf("%d role changes", v.(int64))
+	}},
 	{"bursts", 15, func(m *plugin.MemberStats) (float64, any) {
 		return clamp01(float64(m.MaxMessagesPerMinute-2) / 4), m.MaxMessagesPerMinute
 	}, func(v any) string { return fmt.Sprintf("bursts of %d messages a minute", v.(int64)) }},
@@ -135,7 +139,13 @@ func suspicion(m *plugin.MemberStats, w map[string]float64) plugin.Score {
 	for i, p := range parts {
 		factors[i] = p.f
 	}
-	sort.SliceStable(parts, func(i, j int) bool { return parts[i].f.Contribution > parts[j].f.Contribution })
+	// Stable insertion sort, largest contribution first (seven items;
+	// sort.SliceStable's reflection is costly inside WebAssembly).
+	for i := 1; i < len(parts); i++ {
+		for j := i; j > 0 && parts[j].f.Contribution > parts[j-1].f.Contribution; j-- {
+			parts[j], parts[j-1] = parts[j-1], parts[j]
+		}
+	}
 	var named []string
 	for _, p := range parts {
 		if p.f.Contribution > 0 && len(named) < topFactors {

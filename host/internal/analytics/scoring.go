@@ -373,3 +373,6 @@ func (s *Scoring) scoreBatch(ctx context.Context, j *job, run store.ScoreRun, ba
 	}
 	return len(rows), nil
 }
+
+// Parallel is how many score calls run at once.
+func (s *Scoring) Parallel() int { return s.cfg.Parallel }
