@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"math"
+	"strconv"
 
 	"github.com/spywatcher/spywatcher/sdk/go/plugin"
 )
@@ -42,9 +43,8 @@ func ghost(m *plugin.MemberStats) plugin.Score {
 	ratio := hours / float64(m.Messages+1)
 	score := round1(100 * ratio / (ratio + halfScoreRatio))
 	return plugin.Score{UserID: m.UserID, Score: score,
-		Factors: []plugin.Factor{{Name: "online_hours_per_message", Contribution: score, Value: round1(ratio)}},
-		Explanation: fmt.Sprintf("Online %.1f h for %d %s (%.1f h per message, smoothed): %s",
-			hours, m.Messages, plural(m.Messages, "message", "messages"), ratio, band(score))}
+		Factors:     []plugin.Factor{{Name: "online_hours_per_message", Contribution: score, Value: round1(ratio)}},
+		Explanation: explain(hours, m.Messages, ratio, band(score))}
 }
 
 func plural(n int64, one, many string) string {
@@ -52,4 +52,22 @@ func plural(n int64, one, many string) string {
 		return one
 	}
 	return many
+}
+
+// explain writes "Online {hours:.1f} h for {n} message(s) ({ratio:.1f} h per
+// message, smoothed): {band}" with strconv rather than fmt, which is slow
+// inside WebAssembly.
+func explain(hours float64, n int64, ratio float64, band string) string {
+	b := make([]byte, 0, 96)
+	b = append(b, "Online "...)
+	b = strconv.AppendFloat(b, hours, 'f', 1, 64)
+	b = append(b, " h for "...)
+	b = strconv.AppendInt(b, n, 10)
+	b = append(b, ' ')
+	b = append(b, plural(n, "message", "messages")...)
+	b = append(b, " ("...)
+	b = strconv.AppendFloat(b, ratio, 'f', 1, 64)
+	b = append(b, " h per message, smoothed): "...)
+	b = append(b, band...)
+	return string(b)
 }

@@ -1,8 +1,8 @@
 package main
 
 import (
-	"fmt"
 	"math"
+	"strconv"
 
 	"github.com/spywatcher/spywatcher/sdk/go/plugin"
 )
@@ -41,15 +41,16 @@ func lurker(req *plugin.ScoreRequest, m *plugin.MemberStats) plugin.Score {
 		bonus = round1(neverWeight * s)
 	}
 	score := round1(online + bonus)
+	// Built with strconv: fmt is slow inside WebAssembly.
 	var why string
 	if never {
-		why = fmt.Sprintf("Never posted; online %.1f h in the last %.0f days", since, window/24)
+		why = "Never posted; online " + num(since, 1) + " h in the last " + num(window/24, 0) + " days"
 	} else {
 		var ago int64
 		if m.SecondsSinceLastMessage != nil {
 			ago = *m.SecondsSinceLastMessage
 		}
-		why = fmt.Sprintf("Last message %s ago; about %s online since", span(float64(ago)), span(since*3600))
+		why = "Last message " + span(float64(ago)) + " ago; about " + span(since*3600) + " online since"
 	}
 	return plugin.Score{UserID: m.UserID, Score: score,
 		Factors: []plugin.Factor{
@@ -64,9 +65,12 @@ func lurker(req *plugin.ScoreRequest, m *plugin.MemberStats) plugin.Score {
 func span(sec float64) string {
 	switch {
 	case sec < 3600:
-		return fmt.Sprintf("%.0f min", sec/60)
+		return num(sec/60, 0) + " min"
 	case sec < 2*86400:
-		return fmt.Sprintf("%.1f h", sec/3600)
+		return num(sec/3600, 1) + " h"
 	}
-	return fmt.Sprintf("%.1f days", sec/86400)
+	return num(sec/86400, 1) + " days"
 }
+
+// num formats v with places decimals, as %.Nf does.
+func num(v float64, places int) string { return strconv.FormatFloat(v, 'f', places, 64) }

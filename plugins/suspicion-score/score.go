@@ -1,8 +1,8 @@
 package main
 
 import (
-	"fmt"
 	"math"
+	"strconv"
 	"strings"
 
 	"github.com/spywatcher/spywatcher/sdk/go/plugin"
@@ -17,6 +17,10 @@ type signal struct {
 	strength func(m *plugin.MemberStats) (s float64, value any)
 	phrase   func(value any) string
 }
+
+// num formats v with places decimals, as %.Nf does (fmt is slow inside
+// WebAssembly, and phrases are built for every member).
+func num(v float64, places int) string { return strconv.FormatFloat(v, 'f', places, 64) }
 
 func clamp01(v float64) float64 { return max(0, min(1, v)) }
 
@@ -36,24 +40,24 @@ var signals = []signal{
 		}
 		r := float64(m.MultiClientSeconds) / float64(m.OnlineSeconds)
 		return clamp01(r / 0.5), round(r, 2)
-	}, func(v any) string { return fmt.Sprintf("%.0f%% of online time on several clients", v.(float64)*100) }},
+	}, func(v any) string { return num(v.(float64)*100, 0) + "% of online time on several clients" }},
 	{"account_age", 15, func(m *plugin.MemberStats) (float64, any) {
 		return clamp01((90 - m.AccountAgeDays) / 83), round(m.AccountAgeDays, 1)
-	}, func(v any) string { return fmt.Sprintf("account %.0f days old", v.(float64)) }},
+	}, func(v any) string { return "account " + num(v.(float64), 0) + " days old" }},
 	{"join_to_first_message", 10, func(m *plugin.MemberStats) (float64, any) {
 		if m.FirstMessageAfterJoinSeconds == nil {
 			return 0, nil
 		}
 		t := max(1, float64(*m.FirstMessageAfterJoinSeconds))
 		return clamp01(1 - math.Log10(t/60)/math.Log10(60)), *m.FirstMessageAfterJoinSeconds
-	}, func(v any) string { return fmt.Sprintf("first message %s after joining", duration(v.(int64))) }},
+	}, func(v any) string { return "first message " + duration(v.(int64)) + " after joining" }},
 	{"timing_regularity", 20, func(m *plugin.MemberStats) (float64, any) {
 		if m.MessageIntervalCV == nil {
 			return 0, nil
 		}
 		return clamp01((0.5 - *m.MessageIntervalCV) / 0.4), *m.MessageIntervalCV
 	}, func(v any) string {
-		return fmt.Sprintf("clockwork message timing (interval variation %.2f)", v.(float64))
+		return "clockwork message timing (interval variation " + num(v.(float64), 2) + ")"
 	}},
 	{"odd_hours", 10, func(m *plugin.MemberStats) (float64, any) {
 		var odd, all int64
@@ -70,18 +74,18 @@ var signals = []signal{
 		}
 		share := float64(odd) / float64(all)
 		return clamp01((share - 0.05) / 0.2), round(share, 2)
-	}, func(v any) string { return fmt.Sprintf("%.0f%% of messages between 01:00 and 06:00", v.(float64)*100) }},
+	}, func(v any) string { return num(v.(float64)*100, 0) + "% of messages between 01:00 and 06:00" }},
 	{"role_churn", 15, func(m *plugin.MemberStats) (float64, any) {
 		return clamp01(float64(m.RoleChanges) / 10), m.RoleChanges
 	}, func(v any) string {
 		if v.(int64) == 1 {
 			return "1 role change"
 		}
-		return fmt.Sprintf("%d role changes", v.(int64))
+		return strconv.FormatInt(v.(int64), 10) + " role changes"
 	}},
 	{"bursts", 15, func(m *plugin.MemberStats) (float64, any) {
 		return clamp01(float64(m.MaxMessagesPerMinute-2) / 4), m.MaxMessagesPerMinute
-	}, func(v any) string { return fmt.Sprintf("bursts of %d messages a minute", v.(int64)) }},
+	}, func(v any) string { return "bursts of " + strconv.FormatInt(v.(int64), 10) + " messages a minute" }},
 }
 
 // weights returns each signal's weight: the guild's configuration
@@ -97,13 +101,13 @@ func weightsFrom(config func(key string, def float64) float64) map[string]float6
 func duration(sec int64) string {
 	switch {
 	case sec < 120:
-		return fmt.Sprintf("%d s", sec)
+		return strconv.FormatInt(sec, 10) + " s"
 	case sec < 7200:
-		return fmt.Sprintf("%d min", sec/60)
+		return strconv.FormatInt(sec/60, 10) + " min"
 	case sec < 2*86400:
-		return fmt.Sprintf("%d h", sec/3600)
+		return strconv.FormatInt(sec/3600, 10) + " h"
 	}
-	return fmt.Sprintf("%d days", sec/86400)
+	return strconv.FormatInt(sec/86400, 10) + " days"
 }
 
 // topFactors is how many factors the explanation names.

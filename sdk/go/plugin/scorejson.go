@@ -380,6 +380,30 @@ func (r *jreader) int() (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	// Fast path without allocating: up to 18 digits, optional minus.
+	if d := n; len(d) > 0 && len(d) <= 19 {
+		neg := d[0] == '-'
+		if neg {
+			d = d[1:]
+		}
+		if len(d) > 0 && len(d) <= 18 && (d[0] != '0' || len(d) == 1) {
+			var v int64
+			ok := true
+			for _, c := range d {
+				if c < '0' || c > '9' {
+					ok = false
+					break
+				}
+				v = v*10 + int64(c-'0')
+			}
+			if ok {
+				if neg {
+					v = -v
+				}
+				return v, nil
+			}
+		}
+	}
 	v, err := strconv.ParseInt(string(n), 10, 64)
 	if err != nil {
 		return 0, fmt.Errorf("want an integer, got %s", n)
