@@ -61,12 +61,14 @@ const (
 // explanation. Output that breaks these rules fails the call like a trap
 // does (counted towards quarantine): a scorer that lies about its range
 // would otherwise mislead moderators quietly.
-func (h *Host) Score(ctx context.Context, pluginID, guildID string, req sdk.ScoreRequest) ([]sdk.Score, error) {
+func (h *Host) Score(ctx context.Context, pluginID, guildID string, req sdk.ScoreRequest) (_ []sdk.Score, err error) {
 	if !h.permitted(pluginID, guildID, PermScoresWrite) {
 		return nil, fmt.Errorf("plugin: %s is not granted %s in guild %s", pluginID, PermScoresWrite, guildID)
 	}
-	in, err := json.Marshal(req)
-	if err != nil {
+	var in []byte
+	if l := h.snap.Load().plugins[pluginID]; l != nil && l.m != nil && l.m.ScoreEncoding == "binary" {
+		in = sdk.AppendScoreRequestBinary(make([]byte, 0, 32+len(req.Members)*340), req)
+	} else if in, err = json.Marshal(req); err != nil {
 		return nil, fmt.Errorf("plugin: score input: %w", err)
 	}
 	out, err := h.call(ctx, pluginID, guildID, HookScore, in)

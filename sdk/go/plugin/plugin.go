@@ -146,7 +146,11 @@ func Serve(h host, hook string, input []byte) ([]byte, error) {
 			return nil, ErrNotOffered
 		}
 		var req ScoreRequest
-		if err := decodeScoreRequest(input, &req); err != nil {
+		decode := decodeScoreRequest
+		if len(input) >= 4 && string(input[:4]) == ScoreMagic {
+			decode = decodeScoreRequestBinary
+		}
+		if err := decode(input, &req); err != nil {
 			return nil, err
 		}
 		res, err := p.Score.Score(ctx, req)

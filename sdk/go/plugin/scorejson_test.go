@@ -109,3 +109,41 @@ func TestScoreResponseEncoderAgreesWithEncodingJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestScoreRequestBinaryRoundTrip encodes requests in the binary encoding
+// and checks they decode to what the JSON path gives.
+func TestScoreRequestBinaryRoundTrip(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for range 200 {
+		req := randomRequest(rng)
+		for i := range req.Members {
+			req.Members[i].UserID = "80351110224678912"
+			for c, v := range req.Members[i].ByClient {
+				if v == 0 {
+					delete(req.Members[i].ByClient, c) // zero-time clients are left out
+				}
+			}
+			if len(req.Members[i].ByClient) == 0 {
+				req.Members[i].ByClient = nil
+			}
+		}
+		req.From, req.To = req.From.Truncate(time.Millisecond), req.To.Truncate(time.Millisecond)
+		if req.Members == nil {
+			req.Members = []MemberStats{}
+		}
+		var got ScoreRequest
+		if err := decodeScoreRequestBinary(AppendScoreRequestBinary(nil, req), &got); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(req, got) {
+			t.Fatalf("binary round trip\nsent %+v\ngot  %+v", req, got)
+		}
+	}
+	good := AppendScoreRequestBinary(nil, ScoreRequest{GuildID: "1", Members: []MemberStats{{UserID: "2"}}})
+	for _, bad := range [][]byte{good[:10], good[:len(good)-1], append([]byte("SWS2"), good[4:]...)} {
+		var r ScoreRequest
+		if err := decodeScoreRequestBinary(bad, &r); err == nil {
+			t.Errorf("malformed input of %d bytes decoded", len(bad))
+		}
+	}
+}
