@@ -42,9 +42,10 @@ test-integration: ## the same suites against real PostgreSQL (and Redis) at PG_U
 	SPYWATCHER_TEST_POSTGRES_URL='$(PG_URL)' SPYWATCHER_TEST_REDIS_URL='$(REDIS_URL)' \
 		$(GO) test -count=1 ./host/... ./sdk/schema/...
 
-bench: ## benchmarks: ingest throughput (SQLite, and PostgreSQL at PG_URL if reachable) and API latency
+bench: ## benchmarks: ingest throughput (SQLite, and PostgreSQL at PG_URL if reachable), API and analytics latency, scoring
 	SPYWATCHER_TEST_POSTGRES_URL='$(PG_URL)' $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./host/internal/bench/
 	$(GO) test -run '^$$' -bench 'Enforce|Authenticate' -benchtime 20000x ./host/internal/authz/ ./host/internal/auth/
+	$(GO) test -run '^$$' -bench Scoring -benchtime 1x -timeout 30m ./host/internal/analytics/
 
 lint: ## go vet and gofmt
 	$(GO) vet $(PKGS)
