@@ -174,10 +174,12 @@ func (h *analyticsHandler) scores(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
+	// When the page's scores were computed: the newest of them (a run may
+	// be under way, or have scored some members only).
 	var computed *time.Time
-	for _, run := range runs {
-		if run.Scorer == scorer && run.FinishedAt != nil {
-			computed = run.FinishedAt
+	for i := range page.Items {
+		if at := page.Items[i].ComputedAt; computed == nil || at.After(*computed) {
+			computed = &page.Items[i].ComputedAt
 		}
 	}
 	type item struct {
