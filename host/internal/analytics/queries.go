@@ -99,8 +99,10 @@ func (a *Analytics) Presence(ctx context.Context, guildID, userID string, from, 
 		return &p.Days[i]
 	}
 	lf := w.From.In(w.Loc)
-	for d := time.Date(lf.Year(), lf.Month(), lf.Day(), 12, 0, 0, 0, w.Loc); d.Before(w.To); d = d.AddDate(0, 0, 1) {
-		day(d)
+	// Every local day the window touches, from its first midnight on.
+	for d := time.Date(lf.Year(), lf.Month(), lf.Day(), 0, 0, 0, 0, w.Loc); d.Before(w.To); {
+		day(d.Add(12 * time.Hour))
+		d = time.Date(d.Year(), d.Month(), d.Day()+1, 0, 0, 0, 0, w.Loc)
 	}
 	for _, h := range hours {
 		d := day(h.Hour)
