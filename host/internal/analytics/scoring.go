@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"runtime"
 	"sync"
 	"time"
@@ -54,6 +55,10 @@ type ScoringConfig struct {
 	Now        func() time.Time
 	Logger     *slog.Logger
 }
+
+// HistoryStep is how far a score must move from the member's previous
+// score for a new point in its history.
+const HistoryStep = 0.5
 
 // MaxBatch bounds the members of one score call.
 const MaxBatch = 5000
@@ -356,11 +361,14 @@ func (s *Scoring) scoreBatch(ctx context.Context, j *job, run store.ScoreRun, ba
 		if err != nil {
 			return 0, fmt.Errorf("analytics: factors of %s: %w", sc.UserID, err)
 		}
+		p, had := prev[sc.UserID]
+		// History keeps the points where a score moved (by HistoryStep or
+		// more), not every run: a stable score costs no row per run.
 		rows = append(rows, store.MemberScore{GuildID: j.guild, Scorer: run.Scorer, UserID: sc.UserID, Score: sc.Score,
-			Factors: f, Explanation: sc.Explanation, RunID: run.ID, ComputedAt: at})
+			Factors: f, Explanation: sc.Explanation, RunID: run.ID, ComputedAt: at, History: !had || math.Abs(sc.Score-p) >= HistoryStep})
 		u := bus.ScoreUpdate{ID: run.ID + ":" + sc.UserID, GuildID: j.guild, UserID: sc.UserID, Scorer: run.Scorer,
 			Score: sc.Score, Explanation: sc.Explanation, At: at}
-		if p, ok := prev[sc.UserID]; ok {
+		if had {
 			u.Previous = &p
 		}
 		updates = append(updates, u)

@@ -18,7 +18,7 @@ func TestScoresRoutes(t *testing.T) {
 	at := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Millisecond)
 	put := func(user string, score float64, when time.Time) {
 		if err := hs.st.PutScores(ctx, []store.MemberScore{{GuildID: guildID, Scorer: "ghost-score", UserID: user, Score: score,
-			Factors: json.RawMessage(`[{"name":"f","contribution":1}]`), Explanation: "why", RunID: "r", ComputedAt: when}}); err != nil {
+			Factors: json.RawMessage(`[{"name":"f","contribution":1}]`), Explanation: "why", RunID: "r", ComputedAt: when, History: true}}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -322,7 +322,7 @@ func TestResponsesMatchOpenAPISchemas(t *testing.T) {
 	for i, sc := range []float64{40, 72.5} {
 		if err := hs.st.PutScores(context.Background(), []store.MemberScore{{GuildID: guildID, Scorer: "ghost-score", UserID: alice,
 			Score: sc, Factors: json.RawMessage(`[{"name":"online_hours_per_message","contribution":72.5,"value":10.6}]`),
-			Explanation: "Online 26.0 h for 12 messages", RunID: "r1", ComputedAt: at.Add(time.Duration(i) * time.Hour)}}); err != nil {
+			Explanation: "Online 26.0 h for 12 messages", RunID: "r1", ComputedAt: at.Add(time.Duration(i) * time.Hour), History: true}}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -35,6 +35,8 @@ type MemberScore struct {
 	Explanation string          `json:"explanation"`
 	RunID       string          `json:"-"`
 	ComputedAt  time.Time       `json:"computed_at"`
+	// History asks PutScores to append the score to the member's history.
+	History bool `json:"-"`
 }
 
 // ScorePoint is a past score.
@@ -63,7 +65,7 @@ func (s *Store) FinishScoreRun(ctx context.Context, id string, at time.Time, mem
 }
 
 // PutScores stores a batch of scores of one run as the members' latest
-// and appends them to their history, in one transaction.
+// and appends those marked History to their history, in one transaction.
 func (s *Store) PutScores(ctx context.Context, scores []MemberScore) error {
 	if len(scores) == 0 {
 		return nil
@@ -80,15 +82,20 @@ func (s *Store) PutScores(ctx context.Context, scores []MemberScore) error {
 		hist := make([]any, 0, len(chunk)*5)
 		for _, m := range chunk {
 			args = append(args, m.GuildID, m.Scorer, m.UserID, m.Score, string(m.Factors), m.Explanation, m.RunID, ms(m.ComputedAt))
-			hist = append(hist, m.GuildID, m.Scorer, m.UserID, ms(m.ComputedAt), m.Score)
+			if m.History {
+				hist = append(hist, m.GuildID, m.Scorer, m.UserID, ms(m.ComputedAt), m.Score)
+			}
 		}
 		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO member_scores (guild_id, scorer, user_id, score, factors, explanation, run_id, computed_at)
 			VALUES `+placeholders(len(chunk), cols)+` ON CONFLICT (guild_id, scorer, user_id) DO UPDATE SET score = excluded.score,
 			factors = excluded.factors, explanation = excluded.explanation, run_id = excluded.run_id, computed_at = excluded.computed_at`), args...); err != nil {
 			return fmt.Errorf("store: put scores: %w", err)
 		}
+		if len(hist) == 0 {
+			continue
+		}
 		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO score_history (guild_id, scorer, user_id, at, score)
-			VALUES `+placeholders(len(chunk), 5)+` ON CONFLICT DO NOTHING`), hist...); err != nil {
+			VALUES `+placeholders(len(hist)/5, 5)+` ON CONFLICT DO NOTHING`), hist...); err != nil {
 			return fmt.Errorf("store: score history: %w", err)
 		}
 	}
