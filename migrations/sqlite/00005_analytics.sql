@@ -56,6 +56,28 @@ UPDATE members SET first_message_at = COALESCE((SELECT MIN(created_at) FROM mess
     WHERE g.guild_id = members.guild_id AND g.user_id = members.user_id), 0)
     WHERE message_count > 0;
 
+-- Role changes per UTC day: per role gained or lost, and which members
+-- changed (role drift over long windows reads these, not every change).
+CREATE TABLE role_changes_daily (
+    guild_id TEXT    NOT NULL,
+    day      INTEGER NOT NULL,
+    role_id  TEXT    NOT NULL,
+    added    INTEGER NOT NULL,
+    changes  INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (guild_id, day, role_id, added)
+);
+CREATE TABLE role_members_daily (
+    guild_id TEXT    NOT NULL,
+    day      INTEGER NOT NULL,
+    user_id  TEXT    NOT NULL,
+    changes  INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (guild_id, day, user_id)
+);
+INSERT INTO role_changes_daily (guild_id, day, role_id, added, changes)
+    SELECT guild_id, at - at % 86400000, role_id, added, COUNT(*) FROM role_changes GROUP BY 1, 2, 3, 4;
+INSERT INTO role_members_daily (guild_id, day, user_id, changes)
+    SELECT guild_id, at - at % 86400000, user_id, COUNT(*) FROM role_changes GROUP BY 1, 2, 3;
+
 -- presence_mark is since when the member's set of connected clients has
 -- not changed: ingest credits presence_hourly when the set changes.
 ALTER TABLE member_presence ADD COLUMN presence_mark INTEGER NOT NULL DEFAULT 0;
@@ -108,6 +130,8 @@ DROP TABLE score_runs;
 ALTER TABLE member_presence DROP COLUMN presence_mark;
 ALTER TABLE members DROP COLUMN last_minute_count;
 ALTER TABLE members DROP COLUMN first_message_at;
+DROP TABLE role_members_daily;
+DROP TABLE role_changes_daily;
 DROP TABLE channel_messages_daily;
 DROP TABLE message_rhythm_daily;
 DROP TABLE presence_hourly;

@@ -169,10 +169,10 @@ func benchAnalytics(b *testing.B, tg target, total, members int) {
 		}
 		p50, p99 := percentiles(all)
 		b.ReportMetric(float64(p99.Microseconds())/1000, strings.ReplaceAll(q.name, " ", "_")+"_p99_ms")
-		b.Logf("%s: %s over %d members and %d events: p50 %s, p99 %s", tg.name, q.name, members, span, p50, p99)
+		fmt.Fprintf(os.Stderr, "%s: %s over %d members and %d events: p50 %s, p99 %s\n", tg.name, q.name, members, span, p50, p99)
 		for _, k := range []string{"guild", "member"} {
 			p50, p99 := percentiles(byShape[k])
-			b.Logf("%s:     %-7s n=%-4d p50 %-10s p99 %s", tg.name, k, len(byShape[k]), p50, p99)
+			fmt.Fprintf(os.Stderr, "%s: %s     %-7s n=%-4d p50 %-10s p99 %s\n", tg.name, q.name, k, len(byShape[k]), p50, p99)
 		}
 	}
 }

@@ -218,12 +218,30 @@ func (s *Store) RoleDrift(ctx context.Context, guildID, userID string, from, to 
 	var out RoleDrift
 	where := `guild_id = ? AND at >= ? AND at < ?`
 	args := []any{guildID, ms(from), ms(to)}
+	// Counts: a member's few changes straight from role_changes; a guild's
+	// from the per-day aggregates for the whole UTC days of the window and
+	// role_changes for the partial days at its ends.
+	counts := `SELECT role_id, added, COUNT(*) AS n FROM role_changes WHERE ` + where + ` AND user_id = ? GROUP BY role_id, added`
+	distinct := `SELECT COUNT(DISTINCT user_id) FROM role_changes WHERE ` + where + ` AND user_id = ?`
+	cargs := append(append([]any(nil), args...), userID)
 	if userID != "" {
 		where += ` AND user_id = ?`
 		args = append(args, userID)
+	} else {
+		a, b := ms(from), ms(to)
+		d0, d1 := (a+dayMS-1)/dayMS*dayMS, b/dayMS*dayMS // whole days [d0, d1)
+		if d0 >= d1 {
+			d0, d1 = b, b // no whole day: everything from role_changes
+		}
+		edges := `guild_id = ? AND ((at >= ? AND at < ?) OR (at >= ? AND at < ?))`
+		counts = `SELECT role_id, added, CAST(SUM(n) AS BIGINT) AS n FROM (
+			SELECT role_id, added, changes AS n FROM role_changes_daily WHERE guild_id = ? AND day >= ? AND day < ?
+			UNION ALL SELECT role_id, added, 1 FROM role_changes WHERE ` + edges + `) x GROUP BY role_id, added`
+		distinct = `SELECT COUNT(*) FROM (SELECT user_id FROM role_members_daily WHERE guild_id = ? AND day >= ? AND day < ?
+			UNION SELECT user_id FROM role_changes WHERE ` + edges + `) x`
+		cargs = []any{guildID, d0, d1, guildID, a, min(d0, b), d1, b}
 	}
-	rs, err := s.r.QueryContext(ctx, s.q(`SELECT role_id, added, COUNT(*) FROM role_changes WHERE `+where+
-		` GROUP BY role_id, added ORDER BY COUNT(*) DESC, role_id`), args...)
+	rs, err := s.r.QueryContext(ctx, s.q(counts+` ORDER BY n DESC, role_id`), cargs...)
 	if err != nil {
 		return out, fmt.Errorf("store: role drift: %w", err)
 	}
@@ -242,7 +260,7 @@ func (s *Store) RoleDrift(ctx context.Context, guildID, userID string, from, to 
 		}
 	}
 	rs.Close()
-	if err := s.r.QueryRowContext(ctx, s.q(`SELECT COUNT(DISTINCT user_id) FROM role_changes WHERE `+where), args...).Scan(&out.MembersChanged); err != nil {
+	if err := s.r.QueryRowContext(ctx, s.q(distinct), cargs...).Scan(&out.MembersChanged); err != nil {
 		return out, fmt.Errorf("store: role drift: %w", err)
 	}
 	if userID == "" {

@@ -119,3 +119,47 @@ func TestMessageRhythmAndScoringMembers(t *testing.T) {
 		}
 	})
 }
+
+// TestRoleDriftAcrossDays checks that a guild's role drift over a window of
+// whole and partial days (read from the per-day aggregates and the raw
+// changes at the ends) counts exactly the changes inside the window.
+func TestRoleDriftAcrossDays(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *Store, _ *clock) {
+		ctx := context.Background()
+		day := 24 * time.Hour
+		upd := func(user string, at time.Duration, add ...string) event.Event {
+			return ev(event.KindMemberUpdate, user, at, &event.MemberUpdate{RolesAdded: add})
+		}
+		// t0 is 10:00 UTC: changes on day 0 at 10:00, day 1 at 12:00 (two),
+		// day 2 at 09:00 and day 3 at 10:00.
+		mustIngest(t, s, join(alice, "alice", 0), join(bob, "bob", 0), upd(alice, 0, roleA), upd(bob, day+2*time.Hour, roleA, roleB))
+		mustIngest(t, s, upd(alice, 2*day-time.Hour, roleB), upd(carol, 3*day, roleA))
+		count := func(from, to time.Time) (int64, int64) {
+			d, err := s.RoleDrift(ctx, guild, "", from, to, 10, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var n int64
+			for _, g := range d.Gained {
+				n += g.Count
+			}
+			return n, d.MembersChanged
+		}
+		cases := []struct {
+			from, to      time.Duration
+			changes, mems int64
+		}{
+			{-time.Hour, 2 * day, 4, 2},                   // day 0 from 09:00, day 1 whole, day 2 to 10:00
+			{time.Hour, 2 * day, 3, 2},                    // without the first change
+			{-10 * time.Hour, 3*day - 10*time.Hour, 4, 2}, // exactly days 0-2
+			{-10 * time.Hour, 4 * day, 5, 3},              // everything
+			{day, day + 3*time.Hour, 2, 1},                // inside one day
+		}
+		for _, c := range cases {
+			n, m := count(t0.Add(c.from), t0.Add(c.to))
+			if n != c.changes || m != c.mems {
+				t.Errorf("window %v..%v: %d changes by %d members, want %d by %d", c.from, c.to, n, m, c.changes, c.mems)
+			}
+		}
+	})
+}

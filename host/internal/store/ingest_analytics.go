@@ -152,6 +152,39 @@ func sortedKeys[V any](m map[activityKey]V) []activityKey {
 
 // writeAnalytics upserts the batch's additions to the analytics aggregates.
 func (d *derivation) writeAnalytics(ctx context.Context, s *Store, bt *batchTx) error {
+	if len(d.roleChange) > 0 {
+		type roleDay struct {
+			guild, role string
+			day         int64
+			added       bool
+		}
+		type memberDay struct {
+			guild, user string
+			day         int64
+		}
+		roles, members := map[roleDay]int64{}, map[memberDay]int64{}
+		for _, r := range d.roleChange {
+			day := r.at - r.at%dayMS
+			roles[roleDay{r.guild, r.role, day, r.added}]++
+			members[memberDay{r.guild, r.user, day}]++
+		}
+		args := make([]any, 0, len(roles)*5)
+		for k, n := range roles {
+			args = append(args, k.guild, k.day, k.role, k.added, n)
+		}
+		if err := s.bulk(ctx, bt, "role_changes_daily", `guild_id, day, role_id, added, changes`,
+			`ON CONFLICT (guild_id, day, role_id, added) DO UPDATE SET changes = role_changes_daily.changes + excluded.changes`, args); err != nil {
+			return fmt.Errorf("role changes per day: %w", err)
+		}
+		args = make([]any, 0, len(members)*4)
+		for k, n := range members {
+			args = append(args, k.guild, k.day, k.user, n)
+		}
+		if err := s.bulk(ctx, bt, "role_members_daily", `guild_id, day, user_id, changes`,
+			`ON CONFLICT (guild_id, day, user_id) DO UPDATE SET changes = role_members_daily.changes + excluded.changes`, args); err != nil {
+			return fmt.Errorf("role members per day: %w", err)
+		}
+	}
 	if len(d.presence) > 0 {
 		args := make([]any, 0, len(d.presence)*8)
 		for _, k := range sortedKeys(d.presence) {
