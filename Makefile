@@ -8,9 +8,12 @@ SDK_PROC  := sdk/go/plugin/process
 PG_URL    ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 REDIS_URL ?= redis://127.0.0.1:6379/0
 PGBOUNCER_URL ?=
-RUN_FLAGS ?= --simulate
+RUN_FLAGS ?= --simulate --plugins-dir bin/plugins --score-interval 2m
+SHA256    ?= sha256sum
+# Every plugins/<name>/ with a plugin.json is a first-party plugin.
+PLUGIN_DIRS := $(patsubst %/plugin.json,%,$(wildcard plugins/*/plugin.json))
 
-.PHONY: help run build test test-integration bench lint check fmt clean web build-ui web-test e2e bench-ws
+.PHONY: help run build plugins test test-integration bench lint check fmt clean web build-ui web-test e2e bench-ws
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -18,8 +21,20 @@ help: ## list targets
 build: ## build the spywatcher binary into bin/
 	$(GO) build -o $(BIN) ./host/cmd/spywatcher
 
-run: build-ui ## build the dashboard and the host, and run it on SQLite with a simulated guild
+run: build-ui plugins ## build the dashboard, the host and the first-party plugins, and run it all on SQLite with a simulated guild
 	./$(BIN) serve $(RUN_FLAGS)
+
+# Each plugin's manifest names plugin.wasm as its artifact with an empty
+# sha256; the copy in bin/plugins/<name>/ gets the checksum of what was built.
+plugins: ## build every plugins/*/ into bin/plugins/<name>/ (plugin.wasm + plugin.json with its sha256)
+	@set -e; for d in $(PLUGIN_DIRS); do \
+		n=$$(basename $$d); out=bin/plugins/$$n; mkdir -p $$out; \
+		grep -q '"path": *"plugin.wasm"' $$d/plugin.json || { echo "$$d/plugin.json: artifact.path must be plugin.wasm"; exit 1; }; \
+		GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -trimpath -o $$out/plugin.wasm ./$$d; \
+		sum=$$($(SHA256) $$out/plugin.wasm | cut -d' ' -f1); \
+		sed -E 's/"sha256": *"[0-9a-f]*"/"sha256": "'$$sum'"/' $$d/plugin.json > $$out/plugin.json; \
+		echo "  $$out  $$sum"; \
+	done
 
 test: ## unit and SQLite tests (no services needed)
 	$(GO) test -race -count=1 $(PKGS)
@@ -29,11 +44,12 @@ test-integration: ## the same suites against real PostgreSQL (and Redis) at PG_U
 	SPYWATCHER_TEST_POSTGRES_URL='$(PG_URL)' SPYWATCHER_TEST_REDIS_URL='$(REDIS_URL)' SPYWATCHER_TEST_PGBOUNCER_URL='$(PGBOUNCER_URL)' \
 		$(GO) test -count=1 ./host/... ./sdk/schema/...
 
-bench: ## benchmarks: ingest throughput (SQLite, and PostgreSQL at PG_URL if reachable) and API latency
+bench: ## benchmarks: ingest throughput (SQLite, and PostgreSQL at PG_URL if reachable), API and analytics latency, scoring
 	SPYWATCHER_TEST_POSTGRES_URL='$(PG_URL)' $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./host/internal/bench/
 	$(GO) test -run '^$$' -bench 'Enforce|Authenticate' -benchtime 20000x ./host/internal/authz/ ./host/internal/auth/
 	$(GO) test -run '^$$' -bench 'DispatchPerEvent|HookCall|InstanceMemory' ./host/internal/plugin/
 	$(GO) test -run '^$$' -bench 'BenchmarkRuntime' -benchtime 2000x ./host/internal/plugin/
+	$(GO) test -run '^$$' -bench Scoring -benchtime 1x -timeout 30m ./host/internal/analytics/
 
 lint: ## go vet and gofmt
 	$(GO) vet $(PKGS)

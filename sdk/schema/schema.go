@@ -4,7 +4,9 @@
 //   - event.schema.json describes one event: the envelope and, selected by
 //     its kind, the payload in data;
 //   - events.schema.json describes a batch, a JSON array of events;
-//   - plugin.schema.json describes a plugin manifest (plugin.json).
+//   - plugin.schema.json describes a plugin manifest (plugin.json);
+//   - score-request.schema.json and score-response.schema.json describe
+//     the score hook's input (member statistics) and output (scores).
 //
 // The files are embedded so the host can serve them (for example under
 // /schema/) without shipping them separately. The Go package
@@ -28,13 +30,17 @@ func FS() fs.FS { return Files }
 
 // Names of the embedded schema files.
 const (
-	EventFile  = "event.schema.json"
-	EventsFile = "events.schema.json"
-	PluginFile = "plugin.schema.json"
+	EventFile         = "event.schema.json"
+	EventsFile        = "events.schema.json"
+	PluginFile        = "plugin.schema.json"
+	ScoreRequestFile  = "score-request.schema.json"
+	ScoreResponseFile = "score-response.schema.json"
 )
 
 // Schema IDs ($id) of the embedded schemas.
 const (
-	EventID  = "https://spywatcher.dev/schema/event.schema.json"
-	EventsID = "https://spywatcher.dev/schema/events.schema.json"
+	EventID         = "https://spywatcher.dev/schema/event.schema.json"
+	EventsID        = "https://spywatcher.dev/schema/events.schema.json"
+	ScoreRequestID  = "https://spywatcher.dev/schema/score-request.schema.json"
+	ScoreResponseID = "https://spywatcher.dev/schema/score-response.schema.json"
 )

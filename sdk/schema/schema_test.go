@@ -407,7 +407,7 @@ func TestRequiredEnvelopeFieldsMatchGo(t *testing.T) {
 // TestEveryPropertyDocumented walks the schema and requires a description on
 // every property, since the schema is the documentation for plugin authors.
 func TestEveryPropertyDocumented(t *testing.T) {
-	for _, name := range []string{EventFile, EventsFile} {
+	for _, name := range []string{EventFile, EventsFile, ScoreRequestFile, ScoreResponseFile} {
 		b, err := fs.ReadFile(FS(), name)
 		if err != nil {
 			t.Fatal(err)

@@ -63,6 +63,14 @@ var (
 	interactive = access{scope: scopeSelf, interactive: true}
 )
 
+// perMember asks for members/read when the request names one member.
+func perMember(r *http.Request) (string, string) {
+	if r.URL.Query().Get("user") != "" {
+		return "members", authz.Read
+	}
+	return "activity", authz.Read
+}
+
 // routeAccess maps every route of Router to what it needs. A route missing
 // here is refused (500), and TestRouteMatrix walks every entry.
 var routeAccess = map[string]access{
@@ -132,6 +140,15 @@ var routeAccess = map[string]access{
 	// Bearer or ticket) and authorizes each guild subscription.
 	"GET /api/v1/ws":         public,
 	"POST /api/v1/ws/ticket": interactive,
+	// Analytics: guild-wide aggregates are the viewer's; anything that shows
+	// members one by one (a member's series, role timelines, scores) is the
+	// moderator's.
+	"GET /api/v1/guilds/{guild}/analytics/heatmap":     {scope: scopeGuild, obj: "activity", act: authz.Read, refine: perMember},
+	"GET /api/v1/guilds/{guild}/analytics/presence":    {scope: scopeGuild, obj: "activity", act: authz.Read, refine: perMember},
+	"GET /api/v1/guilds/{guild}/analytics/roles":       guildRead("members"),
+	"GET /api/v1/guilds/{guild}/scores":                guildRead("scores"),
+	"POST /api/v1/guilds/{guild}/scores/recompute":     guildWrite("scores"),
+	"GET /api/v1/guilds/{guild}/members/{user}/scores": guildRead("scores"),
 
 	"GET /api/v1/admin/users":                    instance("admin.users", authz.Read),
 	"POST /api/v1/admin/users":                   instance("admin.users", authz.Write),

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/spywatcher/spywatcher/host/internal/analytics"
 	"github.com/spywatcher/spywatcher/host/internal/auth"
 	"github.com/spywatcher/spywatcher/host/internal/ratelimit"
 	"github.com/spywatcher/spywatcher/host/internal/store"
@@ -33,6 +34,7 @@ type Store interface {
 	adminStore
 	guildAccessStore
 	authSessionStore
+	analyticsStore
 	Auditor
 	Ready(ctx context.Context) error
 }
@@ -56,7 +58,9 @@ type Deps struct {
 	Auth     Authenticator
 	Gatherer prometheus.Gatherer
 	// Plugins is the plugin host; nil leaves the plugin routes out.
-	Plugins      PluginHost
+	Plugins PluginHost
+	// Scoring runs scorer plugins on demand; nil answers recompute with 409.
+	Scoring      ScoringService
 	Registerer   prometheus.Registerer
 	Logger       *slog.Logger
 	MaxBodyBytes int64
@@ -116,6 +120,7 @@ func Router(d Deps) (http.Handler, error) {
 	keys := &apiKeysHandler{store: d.Store, links: d.Authz, tiers: d.Limits.Tiers, defTier: d.DefaultTier, g: g, now: d.Now, err: e}
 	admin := &adminHandler{store: d.Store, roles: d.Authz, argon2: d.Argon2, g: g, err: e}
 	guildAdmin := &guildAdminHandler{store: d.Store, enf: d.Authz, g: g, err: e}
+	analyticsH := &analyticsHandler{store: d.Store, a: analytics.New(d.Store, d.Now), scoring: d.Scoring, now: d.Now, err: e, audit: g.record}
 	plugins := &pluginsHandler{host: d.Plugins, guilds: d.Store, maxBody: 1 << 20, err: e, audit: g.record}
 
 	r := chi.NewRouter()
@@ -172,6 +177,13 @@ func Router(d Deps) (http.Handler, error) {
 			r.Post("/auth/apikeys", keys.create)
 			r.Delete("/auth/apikeys/{key}", keys.revoke)
 			r.Get("/auth/apikeys/{key}/usage", keys.usage)
+
+			r.Get("/guilds/{guild}/analytics/heatmap", analyticsH.heatmap)
+			r.Get("/guilds/{guild}/analytics/presence", analyticsH.presence)
+			r.Get("/guilds/{guild}/analytics/roles", analyticsH.roles)
+			r.Get("/guilds/{guild}/scores", analyticsH.scores)
+			r.Post("/guilds/{guild}/scores/recompute", analyticsH.recompute)
+			r.Get("/guilds/{guild}/members/{user}/scores", analyticsH.memberScores)
 
 			r.Get("/admin/users", admin.listUsers)
 			r.Post("/admin/users", admin.createUser)

@@ -318,6 +318,14 @@ func TestResponsesMatchOpenAPISchemas(t *testing.T) {
 	}
 	hs := newHarness(t)
 	hs.seed(t)
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	for i, sc := range []float64{40, 72.5} {
+		if err := hs.st.PutScores(context.Background(), []store.MemberScore{{GuildID: guildID, Scorer: "ghost-score", UserID: alice,
+			Score: sc, Factors: json.RawMessage(`[{"name":"online_hours_per_message","contribution":72.5,"value":10.6}]`),
+			Explanation: "Online 26.0 h for 12 messages", RunID: "r1", ComputedAt: at.Add(time.Duration(i) * time.Hour), History: true}}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	g := "/api/v1/guilds/" + guildID
 	cases := []struct{ path, route, status, schemaPtr string }{
 		{"/api/v1/guilds", "/api/v1/guilds", "200", ""},
@@ -329,6 +337,14 @@ func TestResponsesMatchOpenAPISchemas(t *testing.T) {
 		{g + "/events", "/api/v1/guilds/{guild}/events", "200", ""},
 		{g + "/activity", "/api/v1/guilds/{guild}/activity", "200", ""},
 		{g + "/members?sort=x", "/api/v1/guilds/{guild}/members", "400", "#/components/schemas/Error"},
+		{g + "/analytics/heatmap", "/api/v1/guilds/{guild}/analytics/heatmap", "200", ""},
+		{g + "/analytics/heatmap?metric=presence&user=" + alice + "&tz=Europe/Paris", "/api/v1/guilds/{guild}/analytics/heatmap", "200", ""},
+		{g + "/analytics/presence", "/api/v1/guilds/{guild}/analytics/presence", "200", ""},
+		{g + "/analytics/roles?limit=1", "/api/v1/guilds/{guild}/analytics/roles", "200", ""},
+		{g + "/scores", "/api/v1/guilds/{guild}/scores", "200", ""},
+		{g + "/scores?scorer=ghost-score", "/api/v1/guilds/{guild}/scores", "200", ""},
+		{g + "/members/" + alice + "/scores?window=366d", "/api/v1/guilds/{guild}/members/{user}/scores", "200", ""},
+		{g + "/analytics/heatmap?tz=Mars/Olympus", "/api/v1/guilds/{guild}/analytics/heatmap", "400", "#/components/schemas/Error"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.path, func(t *testing.T) {

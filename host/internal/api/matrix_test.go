@@ -15,6 +15,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/spywatcher/spywatcher/host/internal/analytics"
 	"github.com/spywatcher/spywatcher/host/internal/auth"
 	"github.com/spywatcher/spywatcher/host/internal/authz"
 	"github.com/spywatcher/spywatcher/host/internal/bus"
@@ -87,8 +88,14 @@ var matrixNeeds = map[string]string{
 	"PATCH /api/v1/guilds/{guild}/plugins/{plugin}/http/*":  "guild:moderator",
 	"DELETE /api/v1/guilds/{guild}/plugins/{plugin}/http/*": "guild:moderator",
 
-	"GET /api/v1/ws":         "any",
-	"POST /api/v1/ws/ticket": "interactive",
+	"GET /api/v1/ws":                                   "any",
+	"POST /api/v1/ws/ticket":                           "interactive",
+	"GET /api/v1/guilds/{guild}/analytics/heatmap":     "guild:viewer",
+	"GET /api/v1/guilds/{guild}/analytics/presence":    "guild:viewer",
+	"GET /api/v1/guilds/{guild}/analytics/roles":       "guild:moderator",
+	"GET /api/v1/guilds/{guild}/scores":                "guild:moderator",
+	"POST /api/v1/guilds/{guild}/scores/recompute":     "guild:moderator",
+	"GET /api/v1/guilds/{guild}/members/{user}/scores": "guild:moderator",
 
 	"GET /api/v1/admin/users":                    "instance",
 	"POST /api/v1/admin/users":                   "instance",
@@ -163,6 +170,7 @@ func newWorld(t *testing.T, dsn string) *world {
 	}
 	t.Cleanup(func() { ph.Close(context.Background()) })
 	d.Plugins = ph
+	d.Scoring = analytics.NewScoring(analytics.ScoringConfig{}, st, ph, nil)
 	h, err := Router(d)
 	if err != nil {
 		t.Fatal(err)
@@ -321,7 +329,9 @@ func runMatrix(t *testing.T, dsn string) {
 	}
 	sort.Strings(routes)
 	// activity of one member is a member profile: moderator.
-	extra := []struct{ route, query, need string }{{"GET /api/v1/guilds/{guild}/activity", "?user=" + alice, "guild:moderator"}}
+	extra := []struct{ route, query, need string }{{"GET /api/v1/guilds/{guild}/activity", "?user=" + alice, "guild:moderator"},
+		{"GET /api/v1/guilds/{guild}/analytics/heatmap", "?user=" + alice, "guild:moderator"},
+		{"GET /api/v1/guilds/{guild}/analytics/presence", "?user=" + alice, "guild:moderator"}}
 	type job struct{ route, query, need string }
 	var jobs []job
 	for _, r := range routes {

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/spywatcher/spywatcher/host/internal/analytics"
 	"github.com/spywatcher/spywatcher/host/internal/api"
 	"github.com/spywatcher/spywatcher/host/internal/auth"
 	"github.com/spywatcher/spywatcher/host/internal/authz"
@@ -46,6 +47,8 @@ type App struct {
 	Authz *authz.Enforcer
 	// Plugins is the plugin host.
 	Plugins *plugin.Host
+	// Scoring runs the scorer plugins.
+	Scoring *analytics.Scoring
 	// Redis is the shared client when SPYWATCHER_REDIS_URL is set, else nil.
 	Redis *redis.Client
 	// Jobs runs background jobs once across instances (jobs role); other
@@ -125,7 +128,11 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wr
 		}
 		return nil, err
 	}
-	a := &App{cfg: cfg, log: log, Store: st, Bus: b, Pipe: p, Authz: enf, Plugins: ph, Redis: rdb, reg: reg, out: out}
+	// Scheduled scoring is a job (newJobs); Scoring itself only serves
+	// on-demand recomputes.
+	scoring := analytics.NewScoring(analytics.ScoringConfig{Interval: -1, Window: cfg.ScoreWindow,
+		BatchSize: cfg.ScoreBatch, Logger: log}, st, ph, b)
+	a := &App{cfg: cfg, log: log, Store: st, Bus: b, Pipe: p, Authz: enf, Plugins: ph, Scoring: scoring, Redis: rdb, reg: reg, out: out}
 	if err := a.registerHealth(); err != nil {
 		a.Close()
 		return nil, err
@@ -277,6 +284,7 @@ func (a *App) Serve(ctx context.Context, sources ...Source) error {
 		return err
 	}
 	d.ReadyChecks = a.readyChecks()
+	d.Scoring = a.Scoring
 	handler, err := a.httpHandler(d)
 	if err != nil {
 		return err
@@ -315,6 +323,11 @@ func (a *App) Serve(ctx context.Context, sources ...Source) error {
 	go func() {
 		a.Plugins.Start(pluginCtx, a.Bus.Subscribe(4096))
 		close(pluginsDone)
+	}()
+	scoringDone := make(chan struct{})
+	go func() {
+		a.Scoring.Start(pluginCtx)
+		close(scoringDone)
 	}()
 
 	// Background jobs (jobs role) stop with ctx and hand their leases over.
@@ -382,6 +395,7 @@ func (a *App) Serve(ctx context.Context, sources ...Source) error {
 	}
 	stopPlugins()
 	<-pluginsDone
+	<-scoringDone
 	a.log.Info("stopped", "drained_events", queued)
 	return runErr
 }

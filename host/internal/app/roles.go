@@ -10,6 +10,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/spywatcher/spywatcher/host/internal/analytics"
 	"github.com/spywatcher/spywatcher/host/internal/api"
 	"github.com/spywatcher/spywatcher/host/internal/config"
 	"github.com/spywatcher/spywatcher/host/internal/jobs"
@@ -119,6 +120,35 @@ func (a *App) newJobs() (*jobs.Runner, error) {
 			return nil
 		},
 	})
+	if err != nil {
+		return nil, err
+	}
+	// Scoring: one lease per guild that has a scorer, every
+	// --score-interval (negative: only on demand).
+	if a.cfg.ScoreInterval > 0 {
+		err = r.Register(jobs.Job{
+			Name:  "scores",
+			Every: a.cfg.ScoreInterval,
+			Targets: func(context.Context) ([]jobs.Target, error) {
+				guilds := a.Plugins.ScoreGuilds()
+				out := make([]jobs.Target, len(guilds))
+				for i, g := range guilds {
+					out[i] = jobs.Target{Key: g}
+				}
+				return out, nil
+			},
+			Run: func(ctx context.Context, r jobs.Run) error {
+				if err := r.Check(ctx); err != nil {
+					return err
+				}
+				_, err := a.Scoring.RunGuild(ctx, r.Target, "schedule")
+				if errors.Is(err, analytics.ErrBusy) || errors.Is(err, analytics.ErrNoScorers) {
+					return nil // a recompute is running, or the scorers went away
+				}
+				return err
+			},
+		})
+	}
 	return r, err
 }
 

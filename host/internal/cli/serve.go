@@ -28,10 +28,16 @@ func serve(ctx context.Context, args []string, env Env) error {
 		return err
 	}
 	defer a.Close()
+	var pluginIDs []string
+	if cfg.PluginsDir != "" {
+		if pluginIDs, err = a.InstallPluginsDir(ctx, cfg.PluginsDir); err != nil {
+			return err
+		}
+	}
 	var sources []app.Source
 	ingest := cfg.HasRole(config.RoleIngest) // without it, no sources
 	if cfg.Simulate && ingest {
-		src, err := simulatorSource(ctx, cfg, a, log)
+		src, err := simulatorSource(ctx, cfg, a, log, pluginIDs)
 		if err != nil {
 			return err
 		}
@@ -51,7 +57,11 @@ func serve(ctx context.Context, args []string, env Env) error {
 // same guild: the roster is pinned to the guild's first appearance in the
 // store (so user IDs stay the same) and simulated time resumes after the
 // newest stored event instead of writing the same history twice.
-func simulatorSource(ctx context.Context, cfg *config.Config, a *app.App, log *slog.Logger) (app.Source, error) {
+//
+// The guild gets the simulation's time zone, and the plugins of
+// --plugins-dir are enabled and granted in it (the first time), so that the
+// demo shows scores without setup.
+func simulatorSource(ctx context.Context, cfg *config.Config, a *app.App, log *slog.Logger, pluginIDs []string) (app.Source, error) {
 	loc, _ := time.LoadLocation(cfg.SimTimezone) // validated by config
 	sc := simulate.Config{Seed: cfg.SimSeed, Members: cfg.SimMembers, Timezone: loc}
 	probe, err := simulate.New(sc)
@@ -79,6 +89,12 @@ func simulatorSource(ctx context.Context, cfg *config.Config, a *app.App, log *s
 	}
 	sim, err := simulate.New(sc)
 	if err != nil {
+		return app.Source{}, err
+	}
+	if err := a.Store.EnsureGuildTimezone(ctx, guild, sc.Epoch, cfg.SimTimezone); err != nil {
+		return app.Source{}, err
+	}
+	if err := a.EnablePlugins(ctx, guild, pluginIDs, "simulate"); err != nil {
 		return app.Source{}, err
 	}
 	log.Info("simulating a guild", "guild", guild, "members", cfg.SimMembers, "seed", cfg.SimSeed,

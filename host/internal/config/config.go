@@ -57,6 +57,11 @@ type Config struct {
 	PluginQuarantineAfter int
 	FetchAllowPrivate     []netip.Prefix
 
+	PluginsDir    string
+	ScoreInterval time.Duration
+	ScoreWindow   time.Duration
+	ScoreBatch    int
+
 	SecretKey          string
 	AccessTokenTTL     time.Duration
 	SessionTTL         time.Duration
@@ -255,6 +260,15 @@ func Settings() []Setting {
 				}
 				return strings.Join(parts, ",")
 			}},
+
+		str("plugins-dir", "SPYWATCHER_PLUGINS_DIR", "", "a directory of built plugins (one plugin.json per subdirectory, as make plugins writes them) installed or upgraded at start; with --simulate they are also enabled and granted in the simulated guild",
+			func(c *Config) *string { return &c.PluginsDir }, func(string) error { return nil }),
+		duration("score-interval", "SPYWATCHER_SCORE_INTERVAL", "15m", "how often each guild's members are scored by its scorer plugins",
+			func(c *Config) *time.Duration { return &c.ScoreInterval }),
+		duration("score-window", "SPYWATCHER_SCORE_WINDOW", "168h", "the window of the statistics scorers receive",
+			func(c *Config) *time.Duration { return &c.ScoreWindow }),
+		integer("score-batch", "SPYWATCHER_SCORE_BATCH", "500", "members per call of a scorer's score hook",
+			func(c *Config) *int { return &c.ScoreBatch }, 1, 5000),
 
 		secret(str("secret-key", "SPYWATCHER_SECRET_KEY", "", "seals the access token signing keys stored in the database (at least 32 characters); changing it logs everyone out",
 			func(c *Config) *string { return &c.SecretKey }, minLen(32))),

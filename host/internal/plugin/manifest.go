@@ -47,7 +47,10 @@ type Manifest struct {
 	// Events are the kinds on_events receives.
 	Events []event.Kind `json:"events,omitempty"`
 	// EventEncoding is "json" (default) or "binary" (see sdk/go/wire).
-	EventEncoding string              `json:"event_encoding,omitempty"`
+	EventEncoding string `json:"event_encoding,omitempty"`
+	// ScoreEncoding is how score inputs are sent: "json" (default) or
+	// "binary" (sdk/go/plugin.AppendScoreRequestBinary).
+	ScoreEncoding string              `json:"score_encoding,omitempty"`
 	Routes        []Route             `json:"routes,omitempty"`
 	Permissions   []PermissionRequest `json:"permissions,omitempty"`
 	// ConfigSchema is a JSON Schema that a guild's configuration must satisfy.
@@ -220,6 +223,11 @@ func (m *Manifest) validate() error {
 	case "", wire.EncodingJSON, wire.EncodingBinary:
 	default:
 		bad("event_encoding", `must be "json" or "binary"`)
+	}
+	switch m.ScoreEncoding {
+	case "", "json", "binary":
+	default:
+		bad("score_encoding", `must be "json" or "binary"`)
 	}
 	for h, need := range hookPermission {
 		if hooks[h] && perms[need].Name == "" {

@@ -226,6 +226,8 @@ type memberRow struct {
 	firstSeen            int64
 	lastMessageAt        int64 // 0: never
 	messageCount         int64
+	firstMessageAt       int64 // 0: never
+	lastMinuteCount      int64 // messages in the clock minute of lastMessageAt
 }
 
 type presenceRow struct {
@@ -233,6 +235,7 @@ type presenceRow struct {
 	status   string
 	statusAt int64
 	clients  [3]clientState // desktop, mobile, web (event.Clients order)
+	mark     int64          // since when the set of connected clients is unchanged (analytics)
 }
 
 // memberState is a member as loaded, changed in memory by a batch and
@@ -292,6 +295,9 @@ type derivation struct {
 	guildSeen  map[string]int64        // first time each guild appears in the batch
 	channels   map[string]*event.Event // latest channel.update per channel
 	activity   map[activityKey]*activityCounts
+	presence   map[activityKey]*presenceTotals
+	rhythm     map[activityKey]*rhythmTotals // hour is the UTC day's start
+	chanMsgs   map[channelDayKey]int64
 }
 
 func newDerivation(greatest string) *derivation {
@@ -303,6 +309,9 @@ func newDerivation(greatest string) *derivation {
 		guildSeen: map[string]int64{},
 		channels:  map[string]*event.Event{},
 		activity:  map[activityKey]*activityCounts{},
+		presence:  map[activityKey]*presenceTotals{},
+		rhythm:    map[activityKey]*rhythmTotals{},
+		chanMsgs:  map[channelDayKey]int64{},
 	}
 }
 
@@ -347,12 +356,12 @@ func (d *derivation) load(ctx context.Context, s *Store, tx *sql.Tx, evs []event
 			state(guild, u).rowLoaded = true
 		}
 		err := s.inChunks(ctx, tx, `SELECT user_id, username, name, nick, joined_at, left_at, banned, first_seen,
-			last_message_at, message_count FROM members WHERE guild_id = ? AND user_id IN (%s) ORDER BY user_id`+lock, guild, set,
+			last_message_at, message_count, first_message_at, last_minute_count FROM members WHERE guild_id = ? AND user_id IN (%s) ORDER BY user_id`+lock, guild, set,
 			func(rs *sql.Rows) error {
 				var user string
 				var r memberRow
 				if err := rs.Scan(&user, &r.username, &r.name, &r.nick, &r.joinedAt, &r.leftAt, &r.banned,
-					&r.firstSeen, &r.lastMessageAt, &r.messageCount); err != nil {
+					&r.firstSeen, &r.lastMessageAt, &r.messageCount, &r.firstMessageAt, &r.lastMinuteCount); err != nil {
 					return err
 				}
 				m := state(guild, user)
@@ -364,14 +373,14 @@ func (d *derivation) load(ctx context.Context, s *Store, tx *sql.Tx, evs []event
 		}
 	}
 	for guild, set := range users {
-		err := s.inChunks(ctx, tx, `SELECT user_id, last_seen, status, status_at, desktop, desktop_since, mobile, mobile_since, web, web_since
+		err := s.inChunks(ctx, tx, `SELECT user_id, last_seen, status, status_at, desktop, desktop_since, mobile, mobile_since, web, web_since, presence_mark
 			FROM member_presence WHERE guild_id = ? AND user_id IN (%s)`, guild, set,
 			func(rs *sql.Rows) error {
 				var user string
 				var p presenceRow
 				c := &p.clients
 				if err := rs.Scan(&user, &p.lastSeen, &p.status, &p.statusAt, &c[0].status, &c[0].since, &c[1].status, &c[1].since,
-					&c[2].status, &c[2].since); err != nil {
+					&c[2].status, &c[2].since, &p.mark); err != nil {
 					return err
 				}
 				m := state(guild, user)
@@ -553,6 +562,11 @@ func (d *derivation) applyOne(ev *event.Event) {
 		if at < m.pres.statusAt {
 			return // older than what we know: kept in the log, not in sessions
 		}
+		var next [3]bool
+		for i, cl := range event.Clients() {
+			next[i] = data.ClientStatus.Get(cl).Online()
+		}
+		d.accountPresence(ev.GuildID, ev.UserID, m, at, next)
 		for i, cl := range event.Clients() {
 			ns := data.ClientStatus.Get(cl)
 			if ns == event.StatusOffline {
@@ -563,6 +577,7 @@ func (d *derivation) applyOne(ev *event.Event) {
 		m.pres.status, m.pres.statusAt = string(data.Status), at
 	case *event.MessageCreate:
 		seen()
+		d.messageRhythm(ev, m, at)
 		m.row.messageCount++
 		if at > m.row.lastMessageAt {
 			m.row.lastMessageAt = at
@@ -610,6 +625,9 @@ func (d *derivation) applyOne(ev *event.Event) {
 		}
 	case *event.MemberLeave:
 		m.row.leftAt = sql.NullInt64{Int64: at, Valid: true}
+		if at >= m.pres.statusAt {
+			d.accountPresence(ev.GuildID, ev.UserID, m, at, [3]bool{})
+		}
 		for i := range m.pres.clients {
 			d.setClient(ev, m, i, "", at)
 		}
@@ -856,6 +874,9 @@ func (d *derivation) write(ctx context.Context, s *Store, bt *batchTx) error {
 			return fmt.Errorf("activity: %w", err)
 		}
 	}
+	if err := d.writeAnalytics(ctx, s, bt); err != nil {
+		return fmt.Errorf("analytics: %w", err)
+	}
 	return nil
 }
 
@@ -879,7 +900,7 @@ func (d *derivation) writeMembers(ctx context.Context, s *Store, bt *batchTx) er
 		switch r := m.row; {
 		case m.rowLoaded && (!m.rowExists || r != m.loadedRow):
 			rows = append(rows, k.guild, k.user, r.username, r.name, r.nick, r.joinedAt, r.leftAt, r.banned,
-				r.firstSeen, r.lastMessageAt, r.messageCount)
+				r.firstSeen, r.lastMessageAt, r.messageCount, r.firstMessageAt, r.lastMinuteCount)
 		case !m.rowLoaded && !m.presExists:
 			// Only presence seen, for a member without a presence row: likely
 			// new, so make sure the members row exists without reading it.
@@ -888,7 +909,7 @@ func (d *derivation) writeMembers(ctx context.Context, s *Store, bt *batchTx) er
 		if p := m.pres; !m.presExists || p != m.loadedPres {
 			c := &p.clients
 			pres = append(pres, k.guild, k.user, p.lastSeen, p.status, p.statusAt,
-				c[0].status, c[0].since, c[1].status, c[1].since, c[2].status, c[2].since)
+				c[0].status, c[0].since, c[1].status, c[1].since, c[2].status, c[2].since, p.mark)
 		}
 		if m.rolesLoaded {
 			for r := range m.roleBase {
@@ -904,21 +925,23 @@ func (d *derivation) writeMembers(ctx context.Context, s *Store, bt *batchTx) er
 		}
 	}
 	if err := s.bulk(ctx, bt, "members", `guild_id, user_id, username, name, nick, joined_at, left_at, banned,
-		first_seen, last_message_at, message_count`,
+		first_seen, last_message_at, message_count, first_message_at, last_minute_count`,
 		`ON CONFLICT (guild_id, user_id) DO UPDATE SET username = excluded.username, name = excluded.name,
 		nick = excluded.nick, joined_at = excluded.joined_at, left_at = excluded.left_at, banned = excluded.banned,
-		first_seen = excluded.first_seen, last_message_at = excluded.last_message_at, message_count = excluded.message_count`, rows); err != nil {
+		first_seen = excluded.first_seen, last_message_at = excluded.last_message_at, message_count = excluded.message_count,
+		first_message_at = excluded.first_message_at, last_minute_count = excluded.last_minute_count`, rows); err != nil {
 		return err
 	}
 	if err := s.bulk(ctx, bt, "members", `guild_id, user_id, name, first_seen`, `ON CONFLICT (guild_id, user_id) DO NOTHING`, ensure); err != nil {
 		return err
 	}
 	if err := s.bulk(ctx, bt, "member_presence", `guild_id, user_id, last_seen, status, status_at, desktop, desktop_since,
-		mobile, mobile_since, web, web_since`,
+		mobile, mobile_since, web, web_since, presence_mark`,
 		`ON CONFLICT (guild_id, user_id) DO UPDATE SET last_seen = `+d.greatest+`(member_presence.last_seen, excluded.last_seen),
 		status = excluded.status, status_at = excluded.status_at,
 		desktop = excluded.desktop, desktop_since = excluded.desktop_since, mobile = excluded.mobile,
-		mobile_since = excluded.mobile_since, web = excluded.web, web_since = excluded.web_since`, pres); err != nil {
+		mobile_since = excluded.mobile_since, web = excluded.web, web_since = excluded.web_since,
+		presence_mark = excluded.presence_mark`, pres); err != nil {
 		return fmt.Errorf("presence: %w", err)
 	}
 	for i := 0; i < len(roleDel); i += 3 {

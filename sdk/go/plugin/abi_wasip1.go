@@ -5,9 +5,16 @@ package plugin
 import (
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"strings"
 	"unsafe"
 )
+
+// A hook call allocates, then drops everything; the default GC target
+// (100%) collected several times per score batch, and the collector,
+// single-threaded in WebAssembly, cost more than the scoring. A higher
+// target trades a few MiB of an instance's memory for that time.
+func init() { debug.SetGCPercent(400) }
 
 // The guest side of the Extism ABI, for GOOS=wasip1 builds. Data moves with
 // the host's sw_load/sw_store bulk copies rather than Extism's word-at-a-time

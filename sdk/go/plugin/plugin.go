@@ -154,14 +154,18 @@ func Serve(h host, hook string, input []byte) ([]byte, error) {
 			return nil, ErrNotOffered
 		}
 		var req ScoreRequest
-		if err := json.Unmarshal(input, &req); err != nil {
-			return nil, fmt.Errorf("plugin: score input: %w", err)
+		decode := decodeScoreRequest
+		if len(input) >= 4 && string(input[:4]) == ScoreMagic {
+			decode = decodeScoreRequestBinary
+		}
+		if err := decode(input, &req); err != nil {
+			return nil, err
 		}
 		res, err := p.Score.Score(ctx, req)
 		if err != nil {
 			return nil, err
 		}
-		return json.Marshal(res)
+		return appendScoreResponse(make([]byte, 0, 256*len(res.Scores)+16), res)
 	case HookHTTP:
 		if p.HTTP == nil {
 			return nil, ErrNotOffered

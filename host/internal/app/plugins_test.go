@@ -1,0 +1,114 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/spywatcher/spywatcher/host/internal/config"
+	"github.com/spywatcher/spywatcher/host/internal/plugin/guesttest"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	guesttest.Cleanup()
+	os.Exit(code)
+}
+
+// writeBuilt writes what make plugins writes for plugins/<id>: the module
+// and the manifest with its checksum, at version.
+func writeBuilt(t *testing.T, dir, id, version string, code []byte) {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("..", "..", "..", "plugins", id, "plugin.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(code)
+	raw = regexp.MustCompile(`"sha256": *"[0-9a-f]*"`).ReplaceAll(raw, []byte(`"sha256": "`+hex.EncodeToString(sum[:])+`"`))
+	raw = regexp.MustCompile(`"version": *"[^"]*"`).ReplaceAll(raw, []byte(`"version": "`+version+`"`))
+	out := filepath.Join(dir, id)
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(out, "plugin.json"), raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(out, "plugin.wasm"), code, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPluginsDir installs a plugins directory at start, leaves an
+// unchanged plugin alone, upgrades a new version, refuses changed code at
+// the same version with a warning, and enables plugins in the simulated
+// guild only the first time.
+func TestPluginsDir(t *testing.T) {
+	ctx := context.Background()
+	data := t.TempDir()
+	cfg, _, err := config.Load("serve", []string{"--data-dir", data}, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	a, err := New(ctx, cfg, slog.New(slog.NewTextHandler(&logs, nil)), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	code := guesttest.Build(t, "plugins/ghost-score")
+	dir := t.TempDir()
+	writeBuilt(t, dir, "ghost-score", "1.0.0", code)
+	if err := os.MkdirAll(filepath.Join(dir, "not-a-plugin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ids, err := a.InstallPluginsDir(ctx, dir)
+	if err != nil || len(ids) != 1 || ids[0] != "ghost-score" {
+		t.Fatalf("first start: %v %v", ids, err)
+	}
+	const guild = "41771983423143937"
+	if err := a.EnablePlugins(ctx, guild, ids, "simulate"); err != nil {
+		t.Fatal(err)
+	}
+	if got := a.Plugins.Scorers(guild); len(got) != 1 || got[0].ID != "ghost-score" {
+		t.Fatalf("scorers after enabling: %+v", got)
+	}
+	// An admin disables it; the next start must not enable it again.
+	if err := a.Plugins.SetEnabled(ctx, "ghost-score", guild, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.InstallPluginsDir(ctx, dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.EnablePlugins(ctx, guild, ids, "simulate"); err != nil {
+		t.Fatal(err)
+	}
+	if got := a.Plugins.Scorers(guild); len(got) != 0 {
+		t.Fatalf("a disabled plugin was enabled again: %+v", got)
+	}
+	// Changed code at the same version: refused, with a warning.
+	changed := append(append([]byte(nil), code...), 0, 'x') // other bytes (never installed: refused before)
+	writeBuilt(t, dir, "ghost-score", "1.0.0", changed)
+	if _, err := a.InstallPluginsDir(ctx, dir); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "raise its version to upgrade") {
+		t.Fatalf("no warning about changed code at the same version:\n%s", logs.String())
+	}
+	// A new version is installed.
+	writeBuilt(t, dir, "ghost-score", "1.0.1", code)
+	if _, err := a.InstallPluginsDir(ctx, dir); err != nil {
+		t.Fatal(err)
+	}
+	p, err := a.Store.GetPlugin(ctx, "ghost-score")
+	if err != nil || p.Version != "1.0.1" {
+		t.Fatalf("after upgrade: %+v %v", p, err)
+	}
+}
