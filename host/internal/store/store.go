@@ -32,6 +32,7 @@ import (
 	"github.com/pressly/goose/v3/lock"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
+	"github.com/spywatcher/spywatcher/host/internal/sealing"
 	"github.com/spywatcher/spywatcher/migrations"
 )
 
@@ -56,6 +57,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock used for ingest bookkeeping; nil means time.Now.
 	Now func() time.Time
+	// Seal encrypts sensitive values at rest (plugin key-value data, OAuth
+	// PKCE verifiers); nil stores them as they are. See seal.go.
+	Seal *sealing.Keyring
 }
 
 // Store is the SQL storage shared by every part of the host.
@@ -65,6 +69,7 @@ type Store struct {
 	r       *sql.DB // reads
 	now     func() time.Time
 	log     *slog.Logger
+	seal    *sealing.Keyring
 
 	rebound sync.Map // query text with ? -> dialect's text
 
@@ -101,7 +106,7 @@ func connect(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	if dsn == "" {
 		return nil, errors.New("store: empty database DSN")
 	}
-	s := &Store{dialect: DialectOf(dsn), now: opts.Now, log: opts.Logger}
+	s := &Store{dialect: DialectOf(dsn), now: opts.Now, log: opts.Logger, seal: opts.Seal}
 	if s.now == nil {
 		s.now = time.Now
 	}
