@@ -58,13 +58,13 @@ type Keyring struct {
 
 // KeyringConfig configures NewKeyring.
 type KeyringConfig struct {
-	SecretKey string        // optional; seals stored keys
+	SecretKey string // optional; seals stored keys
 	// OldSecretKeys still open keys sealed before a secret key rotation.
 	OldSecretKeys []string
-	Rotate    time.Duration // a new key signs after this long
-	TokenTTL  time.Duration // access token lifetime
-	Now       func() time.Time
-	Logger    *slog.Logger
+	Rotate        time.Duration // a new key signs after this long
+	TokenTTL      time.Duration // access token lifetime
+	Now           func() time.Time
+	Logger        *slog.Logger
 }
 
 // NewKeyring loads the signing keys, creating the first one if needed.

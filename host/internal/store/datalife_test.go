@@ -350,7 +350,7 @@ func TestGuildSettingsAndOptOuts(t *testing.T) {
 			t.Fatalf("unconfigured guild: %+v %v", g, err)
 		}
 		want := GuildSettings{GuildID: guild, Timezone: "Europe/Paris", Tracking: Tracking{Presence: true, Voice: true},
-			Retention: Retention{EventsDays: 7, PresenceDays: 1, MessagesDays: 2, ScoresDays: 3, PluginDataDays: 4, AggregatesDays: 5},
+			Retention:     Retention{EventsDays: 7, PresenceDays: 1, MessagesDays: 2, ScoresDays: 3, PluginDataDays: 4, AggregatesDays: 5},
 			DeleteOnLeave: true, UpdatedBy: "acc-1"}
 		if err := s.PutGuildSettings(ctx, want); err != nil {
 			t.Fatal(err)
