@@ -32,6 +32,7 @@ type Store interface {
 	adminStore
 	guildAccessStore
 	authSessionStore
+	privacyStore
 	Auditor
 	Ready(ctx context.Context) error
 }
@@ -55,7 +56,10 @@ type Deps struct {
 	Auth     Authenticator
 	Gatherer prometheus.Gatherer
 	// Plugins is the plugin host; nil leaves the plugin routes out.
-	Plugins      PluginHost
+	Plugins PluginHost
+	// Privacy carries out guild settings and data requests; nil leaves the
+	// privacy routes out.
+	Privacy      PrivacyService
 	Registerer   prometheus.Registerer
 	Logger       *slog.Logger
 	MaxBodyBytes int64
@@ -106,6 +110,7 @@ func Router(d Deps) (http.Handler, error) {
 	keys := &apiKeysHandler{store: d.Store, links: d.Authz, tiers: d.Limits.Tiers, defTier: d.DefaultTier, g: g, now: d.Now, err: e}
 	admin := &adminHandler{store: d.Store, roles: d.Authz, argon2: d.Argon2, g: g, err: e}
 	guildAdmin := &guildAdminHandler{store: d.Store, enf: d.Authz, g: g, err: e}
+	priv := &privacyHandler{svc: d.Privacy, store: d.Store, g: g, err: e}
 	plugins := &pluginsHandler{host: d.Plugins, guilds: d.Store, maxBody: 1 << 20, err: e, audit: g.record}
 
 	r := chi.NewRouter()
@@ -184,6 +189,26 @@ func Router(d Deps) (http.Handler, error) {
 				for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
 					r.MethodFunc(m, "/guilds/{guild}/plugins/{plugin}/http/*", plugins.serveRoute)
 				}
+			}
+
+			if d.Privacy != nil {
+				r.Get("/guilds/{guild}/settings", priv.getSettings)
+				r.Put("/guilds/{guild}/settings", priv.putSettings)
+				r.Get("/guilds/{guild}/opt-outs", priv.listOptOuts)
+				r.Put("/guilds/{guild}/opt-outs/{user}", priv.setOptOut(true))
+				r.Delete("/guilds/{guild}/opt-outs/{user}", priv.setOptOut(false))
+				r.Get("/guilds/{guild}/members/{user}/data", priv.exportUser)
+				r.Delete("/guilds/{guild}/members/{user}/data", priv.deleteUser)
+				r.Get("/guilds/{guild}/privacy-requests", priv.listRequests)
+				r.Post("/guilds/{guild}/removal", priv.removal(false))
+				r.Delete("/guilds/{guild}/removal", priv.removal(true))
+				r.Get("/privacy/opt-outs", priv.listOptOuts)
+				r.Put("/privacy/opt-outs/{user}", priv.setOptOut(true))
+				r.Delete("/privacy/opt-outs/{user}", priv.setOptOut(false))
+				r.Get("/privacy/users/{user}/data", priv.exportUser)
+				r.Delete("/privacy/users/{user}/data", priv.deleteUser)
+				r.Get("/privacy/requests", priv.listRequests)
+				r.Post("/privacy/purge", priv.purge)
 			}
 		})
 	})

@@ -26,6 +26,8 @@ import (
 	"github.com/spywatcher/spywatcher/host/internal/config"
 	"github.com/spywatcher/spywatcher/host/internal/pipeline"
 	"github.com/spywatcher/spywatcher/host/internal/plugin"
+	"github.com/spywatcher/spywatcher/host/internal/privacy"
+	"github.com/spywatcher/spywatcher/host/internal/sealing"
 	"github.com/spywatcher/spywatcher/host/internal/ratelimit"
 	"github.com/spywatcher/spywatcher/host/internal/safehttp"
 	"github.com/spywatcher/spywatcher/host/internal/store"
@@ -42,6 +44,12 @@ type App struct {
 	Authz *authz.Enforcer
 	// Plugins is the plugin host.
 	Plugins *plugin.Host
+	// Privacy carries out guild settings, data requests and retention; its
+	// filter decides at ingest what is collected.
+	Privacy *privacy.Service
+	// Seal is the keyring of secrets that encrypt values at rest (nil:
+	// no --secret-key).
+	Seal *sealing.Keyring
 	// Redis is the shared client when SPYWATCHER_REDIS_URL is set, else nil.
 	Redis *redis.Client
 	reg   *prometheus.Registry
@@ -63,8 +71,35 @@ func NewLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 func New(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Writer) (*App, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	st, err := store.Open(ctx, cfg.DSN(), store.Options{MaxConns: cfg.DBMaxConns, Logger: log})
+	seal, err := sealing.New(cfg.SecretKey, cfg.OldSecretKeys)
 	if err != nil {
+		return nil, err
+	}
+	st, err := store.Open(ctx, cfg.DSN(), store.Options{MaxConns: cfg.DBMaxConns, Logger: log, Seal: seal})
+	if err != nil {
+		return nil, err
+	}
+	rdb, err := openRedis(ctx, cfg.RedisURL)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	// Policy and privacy setting changes reach the other instances through
+	// Redis at once; a cheap poll of the stored versions also picks up what
+	// the CLI (or an instance without Redis) changed.
+	var notifier interface {
+		authz.Notifier
+		privacy.Notifier
+	} = bus.NewSignals()
+	if rdb != nil {
+		notifier = bus.NewRedisSignals(rdb, log)
+	}
+	filter, err := privacy.NewFilter(ctx, st, notifier, log)
+	if err != nil {
+		st.Close()
+		if rdb != nil {
+			rdb.Close()
+		}
 		return nil, err
 	}
 	b := bus.NewLocal()
@@ -74,23 +109,15 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Write
 		FlushInterval: cfg.FlushInterval,
 		Writers:       cfg.Writers(),
 		SpillDir:      filepath.Join(cfg.DataDir, "spill"),
+		Filter:        filter,
 		Logger:        log,
 	}, st, b, reg)
 	if err != nil {
 		st.Close()
+		if rdb != nil {
+			rdb.Close()
+		}
 		return nil, err
-	}
-	rdb, err := openRedis(ctx, cfg.RedisURL)
-	if err != nil {
-		st.Close()
-		return nil, err
-	}
-	// Policy changes reach the other instances through Redis at once; a
-	// cheap poll of the rules' version also picks up what the CLI (or an
-	// instance without Redis) changed.
-	var notifier authz.Notifier = bus.NewSignals()
-	if rdb != nil {
-		notifier = bus.NewRedisSignals(rdb, log)
 	}
 	enf, err := authz.New(ctx, st, authz.Options{Notifier: notifier, Logger: log, PollEvery: 2 * time.Second})
 	if err != nil {
@@ -109,7 +136,18 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Write
 		}
 		return nil, err
 	}
-	return &App{cfg: cfg, log: log, Store: st, Bus: b, Pipe: p, Authz: enf, Plugins: ph, Redis: rdb, reg: reg, out: out}, nil
+	priv, err := privacy.New(privacy.Config{Grace: cfg.GuildRemovalGrace, Interval: cfg.RetentionInterval, Batch: cfg.RetentionBatch, Logger: log},
+		st, filter, ph, reg)
+	if err != nil {
+		ph.Close(ctx)
+		enf.Close()
+		st.Close()
+		if rdb != nil {
+			rdb.Close()
+		}
+		return nil, err
+	}
+	return &App{cfg: cfg, log: log, Store: st, Bus: b, Pipe: p, Authz: enf, Plugins: ph, Privacy: priv, Seal: seal, Redis: rdb, reg: reg, out: out}, nil
 }
 
 // NewPluginHost builds the plugin host as configured; the CLI uses it too.
@@ -164,7 +202,7 @@ func (a *App) authDeps(ctx context.Context) (api.Deps, *auth.UsageRecorder, erro
 	if _, ok := tiers[c.APIKeyTier]; !ok {
 		return api.Deps{}, nil, fmt.Errorf("config: --api-key-tier %q is not one of --api-key-tiers (%v)", c.APIKeyTier, auth.TierNames(tiers))
 	}
-	keys, err := auth.NewKeyring(ctx, a.Store, auth.KeyringConfig{SecretKey: c.SecretKey, Rotate: c.SigningKeyRotation, TokenTTL: c.AccessTokenTTL, Logger: a.log})
+	keys, err := auth.NewKeyring(ctx, a.Store, auth.KeyringConfig{SecretKey: c.SecretKey, OldSecretKeys: c.OldSecretKeys, Rotate: c.SigningKeyRotation, TokenTTL: c.AccessTokenTTL, Logger: a.log})
 	if err != nil {
 		return api.Deps{}, nil, err
 	}
@@ -222,6 +260,7 @@ func (a *App) Serve(ctx context.Context, sources ...Source) error {
 	}
 	d.Store, d.Ingest, d.Gatherer, d.Registerer, d.Logger, d.MaxBodyBytes = a.Store, a.Pipe, a.reg, a.reg, a.log, a.cfg.MaxBodyBytes
 	d.Plugins = a.Plugins
+	d.Privacy = a.Privacy
 	handler, err := api.Router(d)
 	if err != nil {
 		return err
@@ -261,6 +300,19 @@ func (a *App) Serve(ctx context.Context, sources ...Source) error {
 		a.Plugins.Start(pluginCtx, a.Bus.Subscribe(4096))
 		close(pluginsDone)
 	}()
+
+	// Privacy: the ingest filter follows setting changes made elsewhere,
+	// retention runs periodically, and leavers' data is deleted where the
+	// guild asks for it.
+	privCtx, stopPrivacy := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopPrivacy()
+	leaves := a.Bus.Subscribe(1024)
+	var privWG sync.WaitGroup
+	privWG.Add(3)
+	go func() { defer privWG.Done(); a.Privacy.Filter().Run(privCtx, 2*time.Second) }()
+	go func() { defer privWG.Done(); a.Privacy.Run(privCtx) }()
+	go func() { defer privWG.Done(); a.Privacy.WatchLeaves(privCtx, leaves.C) }()
+	defer func() { stopPrivacy(); leaves.Cancel(); privWG.Wait() }()
 
 	srcCtx, stopSources := context.WithCancel(ctx)
 	defer stopSources()

@@ -70,6 +70,12 @@ type Config struct {
 	APIKeyTiers        string
 	APIKeyTier         string
 	Discord            DiscordConfig
+
+	// Privacy and the data lifecycle (host/internal/privacy).
+	OldSecretKeys     []string
+	GuildRemovalGrace time.Duration
+	RetentionInterval time.Duration
+	RetentionBatch    int
 }
 
 // DiscordConfig is the Discord OAuth2 application; empty ClientID turns
@@ -306,6 +312,30 @@ func Settings() []Setting {
 			func(c *Config) *string { return &c.Discord.AuthorizeURL }, validHTTPURL),
 		str("discord-token-url", "SPYWATCHER_DISCORD_TOKEN_URL", "https://discord.com/api/oauth2/token", "Discord's OAuth2 token endpoint",
 			func(c *Config) *string { return &c.Discord.TokenURL }, validHTTPURL),
+
+		// Privacy and the data lifecycle.
+		secret(Setting{Name: "old-secret-keys", Env: "SPYWATCHER_OLD_SECRET_KEYS", Default: "",
+			Usage: "comma-separated previous --secret-key values: what they sealed stays readable until `spywatcher keys rotate` re-seals it under the current key",
+			apply: func(c *Config, v string) error {
+				c.OldSecretKeys = nil
+				for _, k := range strings.Split(v, ",") {
+					if k = strings.TrimSpace(k); k == "" {
+						continue
+					}
+					if len(k) < 32 {
+						return errors.New("every old secret key has at least 32 characters")
+					}
+					c.OldSecretKeys = append(c.OldSecretKeys, k)
+				}
+				return nil
+			},
+			get: func(c *Config) string { return strings.Join(c.OldSecretKeys, ",") }}),
+		duration("guild-removal-grace", "SPYWATCHER_GUILD_REMOVAL_GRACE", "72h", "how long a guild's data is kept after the bot leaves it or an admin removes it, before it is deleted",
+			func(c *Config) *time.Duration { return &c.GuildRemovalGrace }),
+		duration("retention-interval", "SPYWATCHER_RETENTION_INTERVAL", "1h", "how often expired data (past each guild's retention windows) and removed guilds are deleted",
+			func(c *Config) *time.Duration { return &c.RetentionInterval }),
+		integer("retention-batch", "SPYWATCHER_RETENTION_BATCH", "5000", "most rows one retention or deletion statement removes (bounds how long it holds locks)",
+			func(c *Config) *int { return &c.RetentionBatch }, 100, 1000000),
 	}
 }
 

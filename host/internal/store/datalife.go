@@ -477,6 +477,17 @@ func (s *Store) PurgeGuild(ctx context.Context, guildID string, batch int) (map[
 	if n > 0 {
 		out["authz_rules"] = n
 	}
+	// Plugin hosts and ingest filters reload what changed under them.
+	err = s.writeTx(ctx, func(tx *sql.Tx) error {
+		if err := s.bumpPluginState(ctx, tx); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE privacy_state SET version = version + 1 WHERE id = 1`)
+		return err
+	})
+	if err != nil {
+		return out, fmt.Errorf("store: purge guild %s: %w", guildID, err)
+	}
 	return out, nil
 }
 
