@@ -41,6 +41,9 @@ func commands() map[string]command {
 		"record":   {"write the raw Discord gateway dispatches the bot receives as JSONL (for replay)", recordCmd},
 		"user":     {"manage accounts: create [--admin], list, role, passwd", userCmd},
 		"apikey":   {"manage API keys: create, list, revoke", apikeyCmd},
+		"guild":    {"a guild's privacy settings (what is collected, retention) and removal: settings, remove", guildCmd},
+		"privacy":  {"people's data: export, delete, opt-out, opt-in, opt-outs, requests, purge", privacyCmd},
+		"keys":     {"re-seal what is encrypted at rest under the current --secret-key: rotate", keysCmd},
 		"version":  {"print the version", func(_ context.Context, _ []string, env Env) error { fmt.Fprintln(env.Stdout, Version); return nil }},
 	}
 }
