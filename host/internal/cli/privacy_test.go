@@ -52,7 +52,6 @@ func TestReplayOfSimulatorFileIsConfigured(t *testing.T) {
 	}
 }
 
-
 // TestPrivacyCommands: export, delete with opt-out, the request log, and
 // key rotation, through the CLI.
 func TestPrivacyCommands(t *testing.T) {
