@@ -241,7 +241,7 @@ func Settings() []Setting {
 				return strings.Join(parts, ",")
 			}},
 
-		secret(str("secret-key", "SPYWATCHER_SECRET_KEY", "", "seals the access token signing keys stored in the database (at least 32 characters); changing it logs everyone out",
+		secret(str("secret-key", "SPYWATCHER_SECRET_KEY", "", "encrypts at rest the access token signing keys, plugin key-value data and OAuth PKCE verifiers (at least 32 characters); to change it, see --old-secret-keys and `spywatcher keys rotate`",
 			func(c *Config) *string { return &c.SecretKey }, minLen(32))),
 		duration("access-token-ttl", "SPYWATCHER_ACCESS_TOKEN_TTL", "15m", "lifetime of an access token (JWT)",
 			func(c *Config) *time.Duration { return &c.AccessTokenTTL }),
