@@ -386,5 +386,22 @@ func TestLeaverDeletedWhenGuildOptsIn(t *testing.T) {
 		if len(reqs) != 1 || reqs[0].RequestedBy != "member-left" {
 			t.Fatalf("requests %+v", reqs)
 		}
+		// A leave the watcher missed is caught by the retention run.
+		bobLeft := mk(event.KindMemberLeave, guild, bob, t0.Add(2*time.Minute), &event.MemberLeave{})
+		if _, err := e.st.Ingest(ctx, []event.Event{mk(event.KindTypingStart, guild, bob, t0, &event.TypingStart{}), bobLeft}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.svc.Purge(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if reqs, _ := e.st.ListPrivacyRequests(ctx, guild, 10); len(reqs) != 2 {
+			t.Fatalf("missed leave not caught: %+v", reqs)
+		}
+		if left, _ := e.st.LeftMembers(ctx, guild, 10); len(left) != 0 {
+			t.Fatalf("leavers still stored: %v", left)
+		}
+		if left, _ := e.st.LeftMembers(ctx, guild2, 10); len(left) != 1 {
+			t.Fatalf("the other guild keeps leavers: %v", left)
+		}
 	})
 }

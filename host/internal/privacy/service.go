@@ -296,6 +296,24 @@ func (s *Service) Purge(ctx context.Context) (PurgeReport, error) {
 			}
 		}
 	}
+	// Leavers of guilds that delete them: WatchLeaves handles them as they
+	// leave; this catches any it missed (a full bus buffer, a restart, a
+	// leave replayed from a file, a guild that just turned the option on).
+	for _, g := range settings {
+		if !g.DeleteOnLeave {
+			continue
+		}
+		left, err := s.st.LeftMembers(ctx, g.GuildID, 1000)
+		if err != nil {
+			return rep, err
+		}
+		for _, u := range left {
+			if _, err := s.DeleteUser(ctx, DeleteRequest{UserID: u, GuildID: g.GuildID, By: "member-left",
+				Reason: "the member left and the guild deletes leavers' data"}); err != nil {
+				return rep, err
+			}
+		}
+	}
 	due, err := s.st.GuildsToPurge(ctx, now.Add(-s.cfg.Grace))
 	if err != nil {
 		return rep, err

@@ -347,3 +347,22 @@ func (s *Store) ListPrivacyRequests(ctx context.Context, guildID string, limit i
 	}
 	return out, rs.Err()
 }
+
+// LeftMembers returns up to limit members who left the guild and still
+// have a members row (for guilds that delete leavers' data).
+func (s *Store) LeftMembers(ctx context.Context, guildID string, limit int) ([]string, error) {
+	rs, err := s.r.QueryContext(ctx, s.q(`SELECT user_id FROM members WHERE guild_id = ? AND left_at IS NOT NULL ORDER BY user_id LIMIT ?`), guildID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: left members: %w", err)
+	}
+	defer rs.Close()
+	var out []string
+	for rs.Next() {
+		var u string
+		if err := rs.Scan(&u); err != nil {
+			return nil, fmt.Errorf("store: left members: %w", err)
+		}
+		out = append(out, u)
+	}
+	return out, rs.Err()
+}
