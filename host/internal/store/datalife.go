@@ -232,28 +232,56 @@ func (s *Store) DeleteUser(ctx context.Context, guildID, userID string, batch in
 	return out, nil
 }
 
-// scrubMentions replaces a quoted user ID in the guild's stored event data
-// with "deleted", in batches.
+// scrubMentions replaces a quoted user ID in the guild's stored message
+// events (mention lists) with "deleted". The matching rows are found on the
+// read pool, walking the guild's events in time order a page at a time, so
+// the scan never holds the write lock; they are then rewritten by ID in
+// short transactions of batch rows.
 func (s *Store) scrubMentions(ctx context.Context, guildID, userID string, batch int) (int64, error) {
 	if batch <= 0 {
 		batch = 5000
 	}
 	quoted := `"` + userID + `"`
-	q := `UPDATE events SET data = REPLACE(data, ?, '"deleted"') WHERE rowid IN
-		(SELECT rowid FROM events WHERE guild_id = ? AND data LIKE ? LIMIT ?)`
+	// SQLite stores data as a BLOB, which LIKE does not match as text.
+	data, update := `CAST(data AS TEXT)`, `UPDATE events SET data = CAST(REPLACE(CAST(data AS TEXT), ?, '"deleted"') AS BLOB) WHERE id = ?`
 	if s.dialect == Postgres {
-		q = `UPDATE events SET data = REPLACE(data::text, ?, '"deleted"')::jsonb WHERE ctid = ANY(ARRAY
-			(SELECT ctid FROM events WHERE guild_id = ? AND data::text LIKE ? LIMIT ?))`
+		data, update = `data::text`, `UPDATE events SET data = REPLACE(data::text, ?, '"deleted"')::jsonb WHERE id = ?`
 	}
 	var total int64
+	var afterAt int64 = -1 << 62
+	afterID := ""
 	for {
-		res, err := s.w.ExecContext(ctx, s.q(q), quoted, guildID, "%"+quoted+"%", batch)
+		rs, err := s.r.QueryContext(ctx, s.q(`SELECT id, at FROM events WHERE guild_id = ? AND (at > ? OR (at = ? AND id > ?))
+			AND kind IN ('message.create', 'message.update') AND `+data+` LIKE ? ORDER BY at, id LIMIT ?`),
+			guildID, afterAt, afterAt, afterID, "%"+quoted+"%", batch)
 		if err != nil {
 			return total, fmt.Errorf("events: %w", err)
 		}
-		n, _ := res.RowsAffected()
-		total += n
-		if n < int64(batch) {
+		var ids []string
+		for rs.Next() {
+			if err := rs.Scan(&afterID, &afterAt); err != nil {
+				rs.Close()
+				return total, fmt.Errorf("events: %w", err)
+			}
+			ids = append(ids, afterID)
+		}
+		rs.Close()
+		if err := rs.Err(); err != nil {
+			return total, fmt.Errorf("events: %w", err)
+		}
+		err = s.writeTx(ctx, func(tx *sql.Tx) error {
+			for _, id := range ids {
+				if _, err := tx.ExecContext(ctx, s.q(update), quoted, id); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return total, fmt.Errorf("events: %w", err)
+		}
+		total += int64(len(ids))
+		if len(ids) < batch {
 			return total, nil
 		}
 	}

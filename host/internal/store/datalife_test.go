@@ -113,7 +113,15 @@ func seedPeople(t *testing.T, s *Store) {
 			)
 		}
 	}
+	// bob mentions alice: her deletion must scrub his event.
+	mention := ev(event.KindMessageCreate, bob, 9*time.Minute, &event.MessageCreate{MessageID: "1100000000000000999", Length: 2, Mentions: []string{alice}})
+	evs = append(evs, mention)
 	mustIngest(t, s, evs...)
+	var n int
+	s.r.QueryRowContext(context.Background(), s.q(`SELECT COUNT(*) FROM events WHERE user_id = ? AND `+map[bool]string{true: "data::text", false: "CAST(data AS TEXT)"}[s.dialect == Postgres]+` LIKE ?`), bob, "%"+alice+"%").Scan(&n)
+	if n != 1 {
+		t.Fatalf("the mention of alice was not stored: %d", n)
+	}
 	for _, g := range []string{guild, guild2} {
 		for _, u := range []string{alice, bob} {
 			if err := s.KVSet(ctx, "p1", g, "note:"+u, u, []byte("about "+u), 1<<20); err != nil {
@@ -196,7 +204,7 @@ func TestDeleteUserEverywhere(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got["events"] == 0 || got["plugin_kv"] != 2 || got["users"] != 1 {
+		if got["events"] == 0 || got["plugin_kv"] != 2 || got["users"] != 1 || got["events.data (mentions redacted)"] != 1 {
 			t.Fatalf("deleted %v", got)
 		}
 		if m := mentions(t, s, alice, ""); len(m) > 0 {
