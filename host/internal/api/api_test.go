@@ -348,6 +348,10 @@ func TestResponsesMatchOpenAPISchemas(t *testing.T) {
 		{g + "/presence", "/api/v1/guilds/{guild}/presence", "200", ""},
 		{g + "/events", "/api/v1/guilds/{guild}/events", "200", ""},
 		{g + "/activity", "/api/v1/guilds/{guild}/activity", "200", ""},
+		{g + "/settings", "/api/v1/guilds/{guild}/settings", "200", ""},
+		{g + "/opt-outs", "/api/v1/guilds/{guild}/opt-outs", "200", ""},
+		{g + "/members/" + alice + "/data", "/api/v1/guilds/{guild}/members/{user}/data", "200", ""},
+		{g + "/privacy-requests", "/api/v1/guilds/{guild}/privacy-requests", "200", ""},
 		{g + "/members?sort=x", "/api/v1/guilds/{guild}/members", "400", "#/components/schemas/Error"},
 	}
 	for _, tc := range cases {
