@@ -154,6 +154,7 @@ func (s *Store) deleteAll(ctx context.Context, table, where string, args []any, 
 	}
 	var total int64
 	for {
+		start := time.Now()
 		n, err := s.deleteBatch(ctx, table, where, args, limit)
 		total += n
 		if err != nil {
@@ -161,6 +162,16 @@ func (s *Store) deleteAll(ctx context.Context, table, where string, args []any, 
 		}
 		if n < int64(limit) {
 			return total, nil
+		}
+		if s.dialect == SQLite {
+			// SQLite has one writer: leave it free for as long as the batch
+			// held it, so that ingest waits at most about one batch and the
+			// background checkpoints keep the write-ahead log small.
+			select {
+			case <-time.After(time.Since(start)):
+			case <-ctx.Done():
+				return total, ctx.Err()
+			}
 		}
 	}
 }
