@@ -147,21 +147,35 @@ func (s *Store) deleteBatch(ctx context.Context, table, where string, args []any
 	return res.RowsAffected()
 }
 
-// deleteAll deletes every row matching where in batches of limit.
+// batchTarget is how long one delete batch should hold its locks.
+const batchTarget = 50 * time.Millisecond
+
+// deleteAll deletes every row matching where in batches of at most limit
+// rows, sized to take about batchTarget each.
 func (s *Store) deleteAll(ctx context.Context, table, where string, args []any, limit int) (int64, error) {
 	if limit <= 0 {
 		limit = 5000
 	}
 	var total int64
+	size := limit
 	for {
 		start := time.Now()
-		n, err := s.deleteBatch(ctx, table, where, args, limit)
+		n, err := s.deleteBatch(ctx, table, where, args, size)
 		total += n
 		if err != nil {
 			return total, fmt.Errorf("%s: %w", table, err)
 		}
-		if n < int64(limit) {
+		if n < int64(size) {
 			return total, nil
+		}
+		// limit bounds the rows of a batch; time bounds them too, so that a
+		// slow disk or a busy machine does not stretch how long one batch
+		// holds its locks: aim at batchTarget per batch.
+		switch took := time.Since(start); {
+		case took > 2*batchTarget && size > 100:
+			size = max(100, size/2)
+		case took < batchTarget/2 && size < limit:
+			size = min(limit, size*2)
 		}
 		if s.dialect == SQLite {
 			// SQLite has one writer: leave it free for as long as the batch
