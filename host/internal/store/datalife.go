@@ -50,8 +50,8 @@ var PersonalTables = []PersonalTable{
 	{Table: "activity_hourly", UserColumn: "user_id", GuildColumn: "guild_id"},
 	{Table: "plugin_kv", UserColumn: "user_id", GuildColumn: "guild_id"},
 	{Table: "users", UserColumn: "id"},
-	{Table: "opt_outs", UserColumn: "user_id", Keep: "the opt-out must outlive the deletion, or the person would be tracked again"},
-	{Table: "privacy_requests", UserColumn: "user_id", Keep: "the record that a request was made and carried out (no data about the person beyond the ID)"},
+	{Table: "opt_outs", UserColumn: "user_id", GuildColumn: "guild_id", Keep: "the opt-out must outlive the deletion, or the person would be tracked again"},
+	{Table: "privacy_requests", UserColumn: "user_id", GuildColumn: "guild_id", Keep: "the record that a request was made and carried out (no data about the person beyond the ID)"},
 	{Table: "accounts", UserColumn: "discord_id", Keep: "a dashboard login the person created and deletes themselves (DELETE /api/v1/admin/users/{account})",
 		NoExport: "holds a password hash"},
 }

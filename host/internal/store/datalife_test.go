@@ -278,6 +278,9 @@ func TestExportUser(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if len(one.Tables["opt_outs"]) != 0 {
+			t.Fatalf("a guild's export shows an opt-out in another guild: %v", one.Tables["opt_outs"])
+		}
 		if len(one.Tables["members"]) != 1 || len(one.Plugins["p1"]) != 1 {
 			t.Fatalf("guild export: %d members rows, %d plugin values", len(one.Tables["members"]), len(one.Plugins["p1"]))
 		}
