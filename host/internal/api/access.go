@@ -160,6 +160,27 @@ var routeAccess = map[string]access{
 	"GET /api/v1/admin/apikeys":                  instance("admin.apikeys", authz.Read),
 	"DELETE /api/v1/admin/apikeys/{key}":         instance("admin.apikeys", authz.Write),
 	"GET /api/v1/admin/audit":                    instance("admin.audit", authz.Read),
+
+	// Privacy: each guild's admins choose what is collected and carry out
+	// members' requests; removing a guild's data is the owner's call; the
+	// instance admin handles requests that span every guild.
+	"GET /api/v1/guilds/{guild}/settings":               guildRead("privacy"),
+	"PUT /api/v1/guilds/{guild}/settings":               guildWrite("privacy"),
+	"GET /api/v1/guilds/{guild}/opt-outs":               guildRead("privacy"),
+	"PUT /api/v1/guilds/{guild}/opt-outs/{user}":        guildWrite("privacy"),
+	"DELETE /api/v1/guilds/{guild}/opt-outs/{user}":     guildWrite("privacy"),
+	"GET /api/v1/guilds/{guild}/members/{user}/data":    guildRead("privacy"),
+	"DELETE /api/v1/guilds/{guild}/members/{user}/data": guildWrite("privacy"),
+	"GET /api/v1/guilds/{guild}/privacy-requests":       guildRead("privacy"),
+	"POST /api/v1/guilds/{guild}/removal":               guildWrite("guild.remove"),
+	"DELETE /api/v1/guilds/{guild}/removal":             guildWrite("guild.remove"),
+	"GET /api/v1/privacy/opt-outs":                      instance("admin.privacy", authz.Read),
+	"PUT /api/v1/privacy/opt-outs/{user}":               instance("admin.privacy", authz.Write),
+	"DELETE /api/v1/privacy/opt-outs/{user}":            instance("admin.privacy", authz.Write),
+	"GET /api/v1/privacy/users/{user}/data":             instance("admin.privacy", authz.Read),
+	"DELETE /api/v1/privacy/users/{user}/data":          instance("admin.privacy", authz.Write),
+	"GET /api/v1/privacy/requests":                      instance("admin.privacy", authz.Read),
+	"POST /api/v1/privacy/purge":                        instance("admin.privacy", authz.Write),
 }
 
 // Authorizer decides; *authz.Enforcer implements it.

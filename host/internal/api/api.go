@@ -35,6 +35,7 @@ type Store interface {
 	guildAccessStore
 	authSessionStore
 	analyticsStore
+	privacyStore
 	Auditor
 	Ready(ctx context.Context) error
 }
@@ -60,7 +61,10 @@ type Deps struct {
 	// Plugins is the plugin host; nil leaves the plugin routes out.
 	Plugins PluginHost
 	// Scoring runs scorer plugins on demand; nil answers recompute with 409.
-	Scoring      ScoringService
+	Scoring ScoringService
+	// Privacy carries out guild settings and data requests; nil leaves the
+	// privacy routes out.
+	Privacy      PrivacyService
 	Registerer   prometheus.Registerer
 	Logger       *slog.Logger
 	MaxBodyBytes int64
@@ -121,6 +125,7 @@ func Router(d Deps) (http.Handler, error) {
 	admin := &adminHandler{store: d.Store, roles: d.Authz, argon2: d.Argon2, g: g, err: e}
 	guildAdmin := &guildAdminHandler{store: d.Store, enf: d.Authz, g: g, err: e}
 	analyticsH := &analyticsHandler{store: d.Store, a: analytics.New(d.Store, d.Now), scoring: d.Scoring, now: d.Now, err: e, audit: g.record}
+	priv := &privacyHandler{svc: d.Privacy, store: d.Store, g: g, err: e}
 	plugins := &pluginsHandler{host: d.Plugins, guilds: d.Store, maxBody: 1 << 20, err: e, audit: g.record}
 
 	r := chi.NewRouter()
@@ -218,6 +223,26 @@ func Router(d Deps) (http.Handler, error) {
 				for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
 					r.MethodFunc(m, "/guilds/{guild}/plugins/{plugin}/http/*", plugins.serveRoute)
 				}
+			}
+
+			if d.Privacy != nil {
+				r.Get("/guilds/{guild}/settings", priv.getSettings)
+				r.Put("/guilds/{guild}/settings", priv.putSettings)
+				r.Get("/guilds/{guild}/opt-outs", priv.listOptOuts)
+				r.Put("/guilds/{guild}/opt-outs/{user}", priv.setOptOut(true))
+				r.Delete("/guilds/{guild}/opt-outs/{user}", priv.setOptOut(false))
+				r.Get("/guilds/{guild}/members/{user}/data", priv.exportUser)
+				r.Delete("/guilds/{guild}/members/{user}/data", priv.deleteUser)
+				r.Get("/guilds/{guild}/privacy-requests", priv.listRequests)
+				r.Post("/guilds/{guild}/removal", priv.removal(false))
+				r.Delete("/guilds/{guild}/removal", priv.removal(true))
+				r.Get("/privacy/opt-outs", priv.listOptOuts)
+				r.Put("/privacy/opt-outs/{user}", priv.setOptOut(true))
+				r.Delete("/privacy/opt-outs/{user}", priv.setOptOut(false))
+				r.Get("/privacy/users/{user}/data", priv.exportUser)
+				r.Delete("/privacy/users/{user}/data", priv.deleteUser)
+				r.Get("/privacy/requests", priv.listRequests)
+				r.Post("/privacy/purge", priv.purge)
 			}
 		})
 	})

@@ -23,6 +23,7 @@ import (
 	"github.com/spywatcher/spywatcher/host/internal/pipeline"
 	"github.com/spywatcher/spywatcher/host/internal/plugin"
 	"github.com/spywatcher/spywatcher/host/internal/plugin/guesttest"
+	"github.com/spywatcher/spywatcher/host/internal/privacy"
 	"github.com/spywatcher/spywatcher/host/internal/safehttp"
 	"github.com/spywatcher/spywatcher/host/internal/store"
 	"github.com/spywatcher/spywatcher/sdk/go/event"
@@ -43,7 +44,11 @@ type harness struct {
 	st   *store.Store
 	pipe *pipeline.Pipeline
 	done chan error
+
+	privacy *privacy.Service
 }
+
+var allTracking = store.Tracking{Presence: true, Messages: true, Typing: true, Voice: true, Members: true}
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
@@ -57,7 +62,17 @@ func newHarness(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	p, err := pipeline.New(pipeline.Config{FlushInterval: time.Millisecond, Now: func() time.Time { return now }}, st, bus.NewLocal(), reg)
+	// The test guild collects everything: a guild collects nothing until
+	// its admin says what (see privacy.Filter), and these tests are about
+	// the API, not about that choice (privacy_test.go is).
+	if err := st.PutGuildSettings(ctx, store.GuildSettings{GuildID: guildID, Tracking: allTracking, Retention: store.DefaultRetention()}); err != nil {
+		t.Fatal(err)
+	}
+	filter, err := privacy.NewFilter(ctx, st, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := pipeline.New(pipeline.Config{FlushInterval: time.Millisecond, Now: func() time.Time { return now }, Filter: filter}, st, bus.NewLocal(), reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,11 +88,16 @@ func newHarness(t *testing.T) *harness {
 	}
 	t.Cleanup(func() { ph.Close(context.Background()) })
 	d.Plugins = ph
+	svc, err := privacy.New(privacy.Config{Now: func() time.Time { return now }}, st, filter, ph, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Privacy = svc
 	h, err := Router(d)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &harness{h: h, st: st, pipe: p, done: done}
+	return &harness{h: h, st: st, pipe: p, done: done, privacy: svc}
 }
 
 func (hs *harness) do(method, path, tok, contentType, body string) *httptest.ResponseRecorder {
@@ -215,7 +235,7 @@ func TestIngestBadInput(t *testing.T) {
 		{"unknown kind", "application/json", `{"id":"a","kind":"message.explode","guild_id":"1","at":"2026-03-02T10:00:00Z"}`, 422, "unknown kind"},
 		{"all invalid", "application/json", toJSON([]event.Event{invalid}), 422, `"field":"user_id"`},
 		{"oversized", "application/json", "[" + strings.Repeat(`{"id":"x"},`, 10000) + `{"id":"x"}]`, 413, "payload_too_large"},
-		{"mixed keeps the good", "application/json", toJSON([]any{valid, invalid, "str"}), 202, `"accepted":1,"duplicates":0,"shed":0,"rejected":[{"index":1,"id":"bad one"`},
+		{"mixed keeps the good", "application/json", toJSON([]any{valid, invalid, "str"}), 202, `"accepted":1,"duplicates":0,"shed":0,"not_collected":0,"rejected":[{"index":1,"id":"bad one"`},
 		{"ndjson", "application/x-ndjson", toJSON(seedEvents()[0]) + "\n\n" + toJSON(seedEvents()[1]) + "\n{oops\n", 202, `"accepted":2`},
 		{"duplicates", "application/json", toJSON(valid), 202, `"duplicates":1`},
 	}
@@ -336,6 +356,10 @@ func TestResponsesMatchOpenAPISchemas(t *testing.T) {
 		{g + "/presence", "/api/v1/guilds/{guild}/presence", "200", ""},
 		{g + "/events", "/api/v1/guilds/{guild}/events", "200", ""},
 		{g + "/activity", "/api/v1/guilds/{guild}/activity", "200", ""},
+		{g + "/settings", "/api/v1/guilds/{guild}/settings", "200", ""},
+		{g + "/opt-outs", "/api/v1/guilds/{guild}/opt-outs", "200", ""},
+		{g + "/members/" + alice + "/data", "/api/v1/guilds/{guild}/members/{user}/data", "200", ""},
+		{g + "/privacy-requests", "/api/v1/guilds/{guild}/privacy-requests", "200", ""},
 		{g + "/members?sort=x", "/api/v1/guilds/{guild}/members", "400", "#/components/schemas/Error"},
 		{g + "/analytics/heatmap", "/api/v1/guilds/{guild}/analytics/heatmap", "200", ""},
 		{g + "/analytics/heatmap?metric=presence&user=" + alice + "&tz=Europe/Paris", "/api/v1/guilds/{guild}/analytics/heatmap", "200", ""},

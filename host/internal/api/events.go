@@ -95,11 +95,13 @@ func (h *eventsHandler) list(w http.ResponseWriter, r *http.Request) {
 
 // ingestResult reports what happened to each event of an ingest request.
 type ingestResult struct {
-	Received   int            `json:"received"`
-	Accepted   int            `json:"accepted"`
-	Duplicates int            `json:"duplicates"`
-	Shed       int            `json:"shed"`
-	Rejected   []rejectedItem `json:"rejected"`
+	Received   int `json:"received"`
+	Accepted   int `json:"accepted"`
+	Duplicates int `json:"duplicates"`
+	Shed       int `json:"shed"`
+	// NotCollected counts events the guild's settings or an opt-out drop.
+	NotCollected int            `json:"not_collected"`
+	Rejected     []rejectedItem `json:"rejected"`
 }
 
 type rejectedItem struct {
@@ -202,6 +204,8 @@ func (h *eventsHandler) ingestEvents(w http.ResponseWriter, r *http.Request) {
 			res.Duplicates++
 		case pipeline.Shed:
 			res.Shed++
+		case pipeline.NotCollected:
+			res.NotCollected++
 		}
 	}
 	if len(res.Rejected) == len(items) {

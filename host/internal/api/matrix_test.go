@@ -21,6 +21,7 @@ import (
 	"github.com/spywatcher/spywatcher/host/internal/bus"
 	"github.com/spywatcher/spywatcher/host/internal/pipeline"
 	"github.com/spywatcher/spywatcher/host/internal/plugin"
+	"github.com/spywatcher/spywatcher/host/internal/privacy"
 	"github.com/spywatcher/spywatcher/host/internal/safehttp"
 	"github.com/spywatcher/spywatcher/host/internal/store"
 	"github.com/spywatcher/spywatcher/host/internal/store/storetest"
@@ -107,6 +108,24 @@ var matrixNeeds = map[string]string{
 	"GET /api/v1/admin/apikeys":                  "instance",
 	"DELETE /api/v1/admin/apikeys/{key}":         "instance",
 	"GET /api/v1/admin/audit":                    "instance",
+
+	"GET /api/v1/guilds/{guild}/settings":               "guild:admin",
+	"PUT /api/v1/guilds/{guild}/settings":               "guild:admin",
+	"GET /api/v1/guilds/{guild}/opt-outs":               "guild:admin",
+	"PUT /api/v1/guilds/{guild}/opt-outs/{user}":        "guild:admin",
+	"DELETE /api/v1/guilds/{guild}/opt-outs/{user}":     "guild:admin",
+	"GET /api/v1/guilds/{guild}/members/{user}/data":    "guild:admin",
+	"DELETE /api/v1/guilds/{guild}/members/{user}/data": "guild:admin",
+	"GET /api/v1/guilds/{guild}/privacy-requests":       "guild:admin",
+	"POST /api/v1/guilds/{guild}/removal":               "guild:owner",
+	"DELETE /api/v1/guilds/{guild}/removal":             "guild:owner",
+	"GET /api/v1/privacy/opt-outs":                      "instance",
+	"PUT /api/v1/privacy/opt-outs/{user}":               "instance",
+	"DELETE /api/v1/privacy/opt-outs/{user}":            "instance",
+	"GET /api/v1/privacy/users/{user}/data":             "instance",
+	"DELETE /api/v1/privacy/users/{user}/data":          "instance",
+	"GET /api/v1/privacy/requests":                      "instance",
+	"POST /api/v1/privacy/purge":                        "instance",
 }
 
 // nopIngest accepts every event without storing it.
@@ -171,6 +190,14 @@ func newWorld(t *testing.T, dsn string) *world {
 	t.Cleanup(func() { ph.Close(context.Background()) })
 	d.Plugins = ph
 	d.Scoring = analytics.NewScoring(analytics.ScoringConfig{}, st, ph, nil)
+	filter, err := privacy.NewFilter(ctx, st, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Privacy, err = privacy.New(privacy.Config{}, st, filter, ph, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	h, err := Router(d)
 	if err != nil {
 		t.Fatal(err)
@@ -252,6 +279,8 @@ func (w *world) request(method, pattern, gid string) *http.Request {
 			At: now, Data: &event.MessageCreate{MessageID: fmt.Sprint(1100000000000000000 + w.seq), Length: 1}})
 	case "PUT /api/v1/guilds/{guild}/roles/{account}":
 		body = `{"role":"viewer"}`
+	case "PUT /api/v1/guilds/{guild}/settings":
+		body = `{"tracking":{"presence":true},"retention":{"events_days":14}}`
 	case "PUT /api/v1/guilds/{guild}/access":
 		body = `{"member_access":false,"moderator_roles":[]}`
 	case "POST /api/v1/auth/apikeys":

@@ -28,8 +28,10 @@ import (
 	"github.com/spywatcher/spywatcher/host/internal/jobs"
 	"github.com/spywatcher/spywatcher/host/internal/pipeline"
 	"github.com/spywatcher/spywatcher/host/internal/plugin"
+	"github.com/spywatcher/spywatcher/host/internal/privacy"
 	"github.com/spywatcher/spywatcher/host/internal/ratelimit"
 	"github.com/spywatcher/spywatcher/host/internal/safehttp"
+	"github.com/spywatcher/spywatcher/host/internal/sealing"
 	"github.com/spywatcher/spywatcher/host/internal/store"
 	"github.com/spywatcher/spywatcher/host/internal/webui"
 	"github.com/spywatcher/spywatcher/host/internal/ws"
@@ -49,6 +51,12 @@ type App struct {
 	Plugins *plugin.Host
 	// Scoring runs the scorer plugins.
 	Scoring *analytics.Scoring
+	// Privacy carries out guild settings, data requests and retention; its
+	// filter decides at ingest what is collected.
+	Privacy *privacy.Service
+	// Seal is the keyring of secrets that encrypt values at rest (nil:
+	// no --secret-key).
+	Seal *sealing.Keyring
 	// Redis is the shared client when SPYWATCHER_REDIS_URL is set, else nil.
 	Redis *redis.Client
 	// Jobs runs background jobs once across instances (jobs role); other
@@ -82,8 +90,35 @@ type registry interface {
 
 func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Writer, reg registry) (*App, error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	st, err := store.Open(ctx, cfg.DSN(), store.Options{MaxConns: cfg.DBMaxConns, Logger: log, PgBouncer: cfg.DBPgBouncer})
+	seal, err := sealing.New(cfg.SecretKey, cfg.OldSecretKeys)
 	if err != nil {
+		return nil, err
+	}
+	st, err := store.Open(ctx, cfg.DSN(), store.Options{MaxConns: cfg.DBMaxConns, Logger: log, PgBouncer: cfg.DBPgBouncer, Seal: seal})
+	if err != nil {
+		return nil, err
+	}
+	rdb, err := openRedis(ctx, cfg.RedisURL)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	// Policy and privacy setting changes reach the other instances through
+	// Redis at once; a cheap poll of the stored versions also picks up what
+	// the CLI (or an instance without Redis) changed.
+	var notifier interface {
+		authz.Notifier
+		privacy.Notifier
+	} = bus.NewSignals()
+	if rdb != nil {
+		notifier = bus.NewRedisSignals(rdb, log)
+	}
+	filter, err := privacy.NewFilter(ctx, st, notifier, log)
+	if err != nil {
+		st.Close()
+		if rdb != nil {
+			rdb.Close()
+		}
 		return nil, err
 	}
 	b := bus.NewLocal()
@@ -93,23 +128,15 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wr
 		FlushInterval: cfg.FlushInterval,
 		Writers:       cfg.Writers(),
 		SpillDir:      filepath.Join(cfg.DataDir, "spill"),
+		Filter:        filter,
 		Logger:        log,
 	}, st, b, reg)
 	if err != nil {
 		st.Close()
+		if rdb != nil {
+			rdb.Close()
+		}
 		return nil, err
-	}
-	rdb, err := openRedis(ctx, cfg.RedisURL)
-	if err != nil {
-		st.Close()
-		return nil, err
-	}
-	// Policy changes reach the other instances through Redis at once; a
-	// cheap poll of the rules' version also picks up what the CLI (or an
-	// instance without Redis) changed.
-	var notifier authz.Notifier = bus.NewSignals()
-	if rdb != nil {
-		notifier = bus.NewRedisSignals(rdb, log)
 	}
 	enf, err := authz.New(ctx, st, authz.Options{Notifier: notifier, Logger: log, PollEvery: 2 * time.Second})
 	if err != nil {
@@ -128,11 +155,23 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wr
 		}
 		return nil, err
 	}
+	priv, err := privacy.New(privacy.Config{Grace: cfg.GuildRemovalGrace, Interval: cfg.RetentionInterval, Batch: cfg.RetentionBatch, Logger: log},
+		st, filter, ph, reg)
+	if err != nil {
+		ph.Close(ctx)
+		enf.Close()
+		st.Close()
+		if rdb != nil {
+			rdb.Close()
+		}
+		return nil, err
+	}
 	// Scheduled scoring is a job (newJobs); Scoring itself only serves
 	// on-demand recomputes.
 	scoring := analytics.NewScoring(analytics.ScoringConfig{Interval: -1, Window: cfg.ScoreWindow,
 		BatchSize: cfg.ScoreBatch, Logger: log}, st, ph, b)
-	a := &App{cfg: cfg, log: log, Store: st, Bus: b, Pipe: p, Authz: enf, Plugins: ph, Scoring: scoring, Redis: rdb, reg: reg, out: out}
+	a := &App{cfg: cfg, log: log, Store: st, Bus: b, Pipe: p, Authz: enf, Plugins: ph, Scoring: scoring,
+		Privacy: priv, Seal: seal, Redis: rdb, reg: reg, out: out}
 	if err := a.registerHealth(); err != nil {
 		a.Close()
 		return nil, err
@@ -198,7 +237,7 @@ func (a *App) authDeps(ctx context.Context) (api.Deps, *auth.UsageRecorder, erro
 	if _, ok := tiers[c.APIKeyTier]; !ok {
 		return api.Deps{}, nil, fmt.Errorf("config: --api-key-tier %q is not one of --api-key-tiers (%v)", c.APIKeyTier, auth.TierNames(tiers))
 	}
-	keys, err := auth.NewKeyring(ctx, a.Store, auth.KeyringConfig{SecretKey: c.SecretKey, Rotate: c.SigningKeyRotation, TokenTTL: c.AccessTokenTTL, Logger: a.log})
+	keys, err := auth.NewKeyring(ctx, a.Store, auth.KeyringConfig{SecretKey: c.SecretKey, OldSecretKeys: c.OldSecretKeys, Rotate: c.SigningKeyRotation, TokenTTL: c.AccessTokenTTL, Logger: a.log})
 	if err != nil {
 		return api.Deps{}, nil, err
 	}
@@ -285,6 +324,7 @@ func (a *App) Serve(ctx context.Context, sources ...Source) error {
 	}
 	d.ReadyChecks = a.readyChecks()
 	d.Scoring = a.Scoring
+	d.Privacy = a.Privacy
 	handler, err := a.httpHandler(d)
 	if err != nil {
 		return err
@@ -343,6 +383,18 @@ func (a *App) Serve(ctx context.Context, sources ...Source) error {
 		a.log.Info("ingest role off: sources not started", "sources", len(sources))
 		sources = nil
 	}
+
+	// Privacy: the ingest filter follows setting changes made elsewhere,
+	// retention runs periodically, and leavers' data is deleted where the
+	// guild asks for it.
+	privCtx, stopPrivacy := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopPrivacy()
+	leaves := a.Bus.Subscribe(1024)
+	var privWG sync.WaitGroup
+	privWG.Add(2) // retention is a job (newJobs)
+	go func() { defer privWG.Done(); a.Privacy.Filter().Run(privCtx, 2*time.Second) }()
+	go func() { defer privWG.Done(); a.Privacy.WatchLeaves(privCtx, leaves.C) }()
+	defer func() { stopPrivacy(); leaves.Cancel(); privWG.Wait() }()
 
 	srcCtx, stopSources := context.WithCancel(ctx)
 	defer stopSources()

@@ -149,6 +149,25 @@ func (a *App) newJobs() (*jobs.Runner, error) {
 			},
 		})
 	}
+	if err != nil {
+		return nil, err
+	}
+	// Retention: one instance purges at a time (the deletes are idempotent,
+	// so this only saves duplicated work).
+	if a.Privacy != nil && a.cfg.RetentionInterval > 0 {
+		err = r.Register(jobs.Job{
+			Name:  "retention",
+			Every: a.cfg.RetentionInterval,
+			Run: func(ctx context.Context, r jobs.Run) error {
+				if err := r.Check(ctx); err != nil {
+					return err
+				}
+				rep, err := a.Privacy.Purge(ctx)
+				a.log.Debug("retention run", "rows", rep.Rows, "guilds_purged", rep.GuildsPurged, "took", rep.Took)
+				return err
+			},
+		})
+	}
 	return r, err
 }
 

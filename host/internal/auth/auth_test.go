@@ -11,6 +11,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/spywatcher/spywatcher/host/internal/authz"
+	"github.com/spywatcher/spywatcher/host/internal/sealing"
 	"github.com/spywatcher/spywatcher/host/internal/store"
 )
 
@@ -286,5 +287,49 @@ func TestParseTiers(t *testing.T) {
 		if _, err := ParseTiers(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
+	}
+}
+
+// TestSigningKeysSurviveSecretRotation: tokens signed under the old secret
+// key verify after the secret changes (old one in OldSecretKeys), keys
+// sealed in the format without a key ID still open, and after
+// ResealSigningKeys the old secret is no longer needed.
+func TestSigningKeysSurviveSecretRotation(t *testing.T) {
+	c := &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	st := openStore(t, c)
+	ctx := context.Background()
+	const oldSecret, newSecret = "the-old-secret-key-for-signing-keys", "the-new-secret-key-for-signing-keys"
+	k := newKeyring(t, st, c, oldSecret)
+	tok, _, err := k.Sign(ctx, "acc1", "sess1", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, _ := st.ListSigningKeys(ctx)
+	if len(keys) != 1 || !strings.HasPrefix(keys[0].Secret, "sealed:"+sealing.KeyID(oldSecret)+":") {
+		t.Fatalf("stored as %q", keys[0].Secret)
+	}
+	// The format of earlier releases: "sealed:<base64>", no key ID.
+	legacy := "sealed:" + keys[0].Secret[len("sealed:"+sealing.KeyID(oldSecret)+":"):]
+	if err := st.SetSigningKeySecret(ctx, keys[0].ID, legacy); err != nil {
+		t.Fatal(err)
+	}
+	rotated, err := NewKeyring(ctx, st, KeyringConfig{SecretKey: newSecret, OldSecretKeys: []string{oldSecret}, Rotate: time.Hour, TokenTTL: 15 * time.Minute, Now: c.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rotated.Verify(ctx, tok); err != nil {
+		t.Fatalf("token signed before the rotation: %v", err)
+	}
+	seal, _ := sealing.New(newSecret, []string{oldSecret})
+	if n, failed, err := ResealSigningKeys(ctx, st, seal); err != nil || n != 1 || failed != 0 {
+		t.Fatalf("reseal: %d %d %v", n, failed, err)
+	}
+	only := newKeyring(t, st, c, newSecret)
+	if _, err := only.Verify(ctx, tok); err != nil {
+		t.Fatalf("after re-sealing, without the old secret: %v", err)
+	}
+	other := newKeyring(t, openStore(t, c), c, "an-unrelated-secret-key-0123456789")
+	if _, err := other.Verify(ctx, tok); err == nil {
+		t.Fatal("verified with an unrelated keyring")
 	}
 }

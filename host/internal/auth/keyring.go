@@ -2,10 +2,7 @@ package auth
 
 import (
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -17,6 +14,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/spywatcher/spywatcher/host/internal/sealing"
 	"github.com/spywatcher/spywatcher/host/internal/store"
 )
 
@@ -44,7 +42,7 @@ var signingMethod = jwt.SigningMethodHS256
 // configured, keys are stored sealed (AES-256-GCM); they are never logged.
 type Keyring struct {
 	st       KeyStore
-	seal     cipher.AEAD // nil: stored unsealed
+	seal     *sealing.Keyring // nil: stored unsealed
 	rotate   time.Duration
 	tokenTTL time.Duration
 	now      func() time.Time
@@ -60,11 +58,13 @@ type Keyring struct {
 
 // KeyringConfig configures NewKeyring.
 type KeyringConfig struct {
-	SecretKey string        // optional; seals stored keys
-	Rotate    time.Duration // a new key signs after this long
-	TokenTTL  time.Duration // access token lifetime
-	Now       func() time.Time
-	Logger    *slog.Logger
+	SecretKey string // optional; seals stored keys
+	// OldSecretKeys still open keys sealed before a secret key rotation.
+	OldSecretKeys []string
+	Rotate        time.Duration // a new key signs after this long
+	TokenTTL      time.Duration // access token lifetime
+	Now           func() time.Time
+	Logger        *slog.Logger
 }
 
 // NewKeyring loads the signing keys, creating the first one if needed.
@@ -82,16 +82,11 @@ func NewKeyring(ctx context.Context, st KeyStore, c KeyringConfig) (*Keyring, er
 	if k.tokenTTL <= 0 {
 		k.tokenTTL = 15 * time.Minute
 	}
-	if c.SecretKey != "" {
-		sum := sha256.Sum256([]byte(c.SecretKey))
-		block, err := aes.NewCipher(sum[:])
-		if err != nil {
-			return nil, fmt.Errorf("auth: keyring cipher: %w", err)
-		}
-		if k.seal, err = cipher.NewGCM(block); err != nil {
-			return nil, fmt.Errorf("auth: keyring cipher: %w", err)
-		}
+	seal, err := sealing.New(c.SecretKey, c.OldSecretKeys)
+	if err != nil {
+		return nil, fmt.Errorf("auth: keyring cipher: %w", err)
 	}
+	k.seal = seal
 	if err := k.load(ctx); err != nil {
 		return nil, err
 	}
@@ -101,33 +96,84 @@ func NewKeyring(ctx context.Context, st KeyStore, c KeyringConfig) (*Keyring, er
 	return k, nil
 }
 
+// sealKey encodes a signing key for storage: "plain:<base64>" without a
+// secret key, else "sealed:<key id>:<base64>" (see package sealing).
 func (k *Keyring) sealKey(raw []byte) (string, error) {
-	if k.seal == nil {
-		return "plain:" + base64.RawStdEncoding.EncodeToString(raw), nil
-	}
-	nonce := make([]byte, k.seal.NonceSize())
-	if _, err := rand.Read(nonce); err != nil {
-		return "", err
-	}
-	return "sealed:" + base64.RawStdEncoding.EncodeToString(k.seal.Seal(nonce, nonce, raw, nil)), nil
+	return SealSigningKey(k.seal, raw)
 }
 
 func (k *Keyring) openKey(s string) ([]byte, error) {
+	return OpenSigningKey(k.seal, s)
+}
+
+// SealSigningKey encodes a signing key for storage under the keyring's
+// current key.
+func SealSigningKey(seal *sealing.Keyring, raw []byte) (string, error) {
+	if seal.Current() == "" {
+		return "plain:" + base64.RawStdEncoding.EncodeToString(raw), nil
+	}
+	kid, b, err := seal.Seal(raw, nil)
+	if err != nil {
+		return "", err
+	}
+	return "sealed:" + kid + ":" + base64.RawStdEncoding.EncodeToString(b), nil
+}
+
+// OpenSigningKey decodes a stored signing key. Keys sealed before key IDs
+// were recorded ("sealed:<base64>") are opened by whichever key fits.
+func OpenSigningKey(seal *sealing.Keyring, s string) ([]byte, error) {
 	kind, body, _ := strings.Cut(s, ":")
-	b, err := base64.RawStdEncoding.DecodeString(body)
+	kid, enc, hasID := strings.Cut(body, ":")
+	if !hasID {
+		enc = body
+	}
+	b, err := base64.RawStdEncoding.DecodeString(enc)
 	if err != nil {
 		return nil, errors.New("bad encoding")
 	}
 	switch {
 	case kind == "plain":
 		return b, nil
-	case kind == "sealed" && k.seal != nil && len(b) > k.seal.NonceSize():
-		n := k.seal.NonceSize()
-		return k.seal.Open(nil, b[:n], b[n:], nil)
+	case kind == "sealed" && seal == nil:
+		return nil, errors.New("sealed, and no secret key is configured")
+	case kind == "sealed" && hasID:
+		return seal.Open(kid, b, nil)
 	case kind == "sealed":
-		return nil, errors.New("sealed, and no (or another) secret key is configured")
+		p, _, err := seal.OpenAny(b, nil)
+		if err != nil {
+			return nil, errors.New("sealed by another secret key")
+		}
+		return p, nil
 	}
 	return nil, errors.New("unknown key encoding")
+}
+
+// ResealSigningKeys re-encodes every stored signing key under the current
+// secret key; keys no configured secret opens are reported and left alone.
+func ResealSigningKeys(ctx context.Context, st interface {
+	ListSigningKeys(ctx context.Context) ([]store.SigningKey, error)
+	SetSigningKeySecret(ctx context.Context, id, secret string) error
+}, seal *sealing.Keyring) (resealed, failed int, err error) {
+	keys, err := st.ListSigningKeys(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, sk := range keys {
+		raw, err := OpenSigningKey(seal, sk.Secret)
+		if err != nil {
+			failed++
+			continue
+		}
+		enc, err := SealSigningKey(seal, raw)
+		if err != nil {
+			return resealed, failed, err
+		}
+		if err := st.SetSigningKeySecret(ctx, sk.ID, enc); err != nil {
+			return resealed, failed, err
+		}
+		resealed++
+	}
+	return resealed, failed, nil
 }
 
 // load reads every key from the store.

@@ -43,6 +43,9 @@ func commands() map[string]command {
 		"apikey":   {"manage API keys: create, list, revoke", apikeyCmd},
 		"backup":   {"write a consistent copy of the SQLite database to FILE while the host runs", backupCmd},
 		"restore":  {"replace the SQLite database with a verified backup FILE (the host stopped)", restoreCmd},
+		"guild":    {"a guild's privacy settings (what is collected, retention) and removal: settings, remove", guildCmd},
+		"privacy":  {"people's data: export, delete, opt-out, opt-in, opt-outs, requests, purge", privacyCmd},
+		"keys":     {"re-seal what is encrypted at rest under the current --secret-key: rotate", keysCmd},
 		"version":  {"print the version", func(_ context.Context, _ []string, env Env) error { fmt.Fprintln(env.Stdout, Version); return nil }},
 	}
 }

@@ -158,6 +158,7 @@ func TestReplayBadLinesKeepsTheGoodOnes(t *testing.T) {
 	if err := os.WriteFile(file, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	trackAll(t, filepath.Join(dir, "data"), "41771983423143937")
 	code, out, errOut := run(t, context.Background(), nil, "replay", "--data-dir", filepath.Join(dir, "data"), file)
 	if code != 1 || !strings.Contains(out, "line 2: malformed") || !strings.Contains(out, "line 3: rejected") ||
 		!strings.Contains(errOut, "2 lines could not be ingested") {
@@ -245,5 +246,16 @@ func TestServeSimulatedGuild(t *testing.T) {
 	}
 	if !strings.Contains(errb.String(), "stopped") {
 		t.Fatalf("no clean stop logged:\n%s", errb.String())
+	}
+}
+
+// trackAll configures a guild to collect everything, with the CLI: a guild
+// collects nothing until its admin says what (see PRIVACY.md).
+func trackAll(t *testing.T, dataDir, guild string) {
+	t.Helper()
+	code, out, errOut := run(t, context.Background(), nil, "guild", "settings", guild, "--track", "presence,messages,typing,voice,members",
+		"--data-dir", dataDir)
+	if code != 0 || !strings.Contains(out, `"configured": true`) {
+		t.Fatalf("guild settings: exit %d\n%s\n%s", code, out, errOut)
 	}
 }

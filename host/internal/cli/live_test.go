@@ -122,6 +122,10 @@ func TestTwoHostsShareTheLiveStream(t *testing.T) {
 	auth := http.Header{"Authorization": {"Bearer " + admin}}
 	ca, cb := open("ws://"+a+"/api/v1/ws", auth), open("ws://"+b+"/api/v1/ws", auth)
 
+	// A new guild collects nothing until an admin chooses what.
+	if code, body := call("PUT", a, "/api/v1/guilds/"+guild+"/settings", `{"tracking":{"presence":true,"messages":true,"typing":true,"voice":true,"members":true}}`); code != http.StatusOK {
+		t.Fatalf("settings: %d %s", code, body)
+	}
 	for i, host := range []string{a, b} {
 		id := fmt.Sprintf("two-hosts-%d-%d", time.Now().UnixNano(), i)
 		ev := fmt.Sprintf(`{"id":%q,"kind":"message.create","guild_id":%q,"user_id":"80351110224678912","channel_id":"81384788765712385","at":%q,"data":{"message_id":"1100000000000000%03d","content":"private words","length":13}}`,

@@ -99,6 +99,7 @@ func TestServeRunsPluginsInstalledByTheCLI(t *testing.T) {
 	data := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	trackAll(t, data, "41771983423143937")
 	var out, errb syncBuffer
 	done := make(chan int, 1)
 	go func() {

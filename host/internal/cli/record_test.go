@@ -132,6 +132,13 @@ func TestRecordThenReplay(t *testing.T) {
 	}
 
 	data := filepath.Join(dir, "data")
+	// A recording of a real guild configures nothing: its admin decides.
+	if code, out, _ := run(t, context.Background(), nil, "replay", "--data-dir", data, file); code != 0 || countEvents(t, filepath.Join(data, "spywatcher.db"), gwGuild) != 2 {
+		t.Fatalf("replay into an unconfigured guild: exit %d, %d events (want its guild.update and channel.update only)\n%s",
+			code, countEvents(t, filepath.Join(data, "spywatcher.db"), gwGuild), out)
+	}
+	os.RemoveAll(data)
+	trackAll(t, data, gwGuild)
 	code, out, errOut := run(t, context.Background(), nil, "replay", "--data-dir", data, file)
 	if code != 0 || !strings.Contains(out, "7 lines") || !strings.Contains(out, "0 rejected, 0 malformed") {
 		t.Fatalf("replay: %d %q %q", code, out, errOut)
@@ -151,6 +158,7 @@ func TestServeWatchesDiscord(t *testing.T) {
 	data := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	trackAll(t, data, gwGuild)
 	var out, errb syncBuffer
 	done := make(chan int, 1)
 	go func() {

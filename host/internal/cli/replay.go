@@ -9,9 +9,12 @@ import (
 	"time"
 
 	"github.com/spywatcher/spywatcher/host/internal/app"
+	"github.com/spywatcher/spywatcher/host/internal/ingest"
 	"github.com/spywatcher/spywatcher/host/internal/ingest/discord"
 	"github.com/spywatcher/spywatcher/host/internal/ingest/replay"
+	"github.com/spywatcher/spywatcher/host/internal/ingest/simulate"
 	"github.com/spywatcher/spywatcher/host/internal/store"
+	"github.com/spywatcher/spywatcher/sdk/go/event"
 )
 
 // roleLookup adapts the store to the normaliser's RoleLookup.
@@ -61,6 +64,19 @@ func replayCmd(ctx context.Context, args []string, env Env) error {
 	go func() { pipeDone <- a.Pipe.Run(pipeCtx) }()
 
 	norm := discord.NewNormalizer(roleLookup{a.Store})
+	// A file from `spywatcher simulate` replays into a configured guild,
+	// as `serve --simulate` runs one; a recording of a real guild does not
+	// configure anything: its admin decides what is collected.
+	configured := map[string]bool{}
+	sink := ingest.SinkFunc(func(ctx context.Context, ev event.Event) error {
+		if !configured[ev.GuildID] && simulate.IsSimulated(ev.ID) && event.IsSnowflake(ev.GuildID) {
+			if err := a.Privacy.EnsureSettings(ctx, demoSettings(ev.GuildID, "")); err != nil {
+				return err
+			}
+			configured[ev.GuildID] = true
+		}
+		return a.Pipe.Submit(ctx, ev)
+	})
 	var total replay.Stats
 	var runErr error
 	for i, f := range inputs {
@@ -75,7 +91,7 @@ func replayCmd(ctx context.Context, args []string, env Env) error {
 		if f == os.Stdin && env.Stdin != nil {
 			r = env.Stdin
 		}
-		st, err := replay.Run(ctx, r, a.Pipe, opts)
+		st, err := replay.Run(ctx, r, sink, opts)
 		if opts.Progress != nil {
 			fmt.Fprintln(opts.Progress)
 		}

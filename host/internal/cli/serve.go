@@ -94,6 +94,11 @@ func simulatorSource(ctx context.Context, cfg *config.Config, a *app.App, log *s
 	if err := a.Store.EnsureGuildTimezone(ctx, guild, sc.Epoch, cfg.SimTimezone); err != nil {
 		return app.Source{}, err
 	}
+	// The demo guild comes configured to collect everything, as a real
+	// guild's admin would choose; settings an admin saved are kept.
+	if err := a.Privacy.EnsureSettings(ctx, demoSettings(guild, cfg.SimTimezone)); err != nil {
+		return app.Source{}, err
+	}
 	if err := a.EnablePlugins(ctx, guild, pluginIDs, "simulate"); err != nil {
 		return app.Source{}, err
 	}
@@ -102,4 +107,12 @@ func simulatorSource(ctx context.Context, cfg *config.Config, a *app.App, log *s
 	return app.Source{Name: "simulator", Run: func(ctx context.Context) error {
 		return sim.Run(ctx, a.Pipe, from, cfg.SimSpeed)
 	}}, nil
+}
+
+// demoSettings is the configuration of a simulated guild: everything
+// collected, default retention.
+func demoSettings(guild, timezone string) store.GuildSettings {
+	return store.GuildSettings{GuildID: guild, Timezone: timezone, UpdatedBy: "simulator",
+		Tracking:  store.Tracking{Presence: true, Messages: true, Typing: true, Voice: true, Members: true},
+		Retention: store.DefaultRetention()}
 }

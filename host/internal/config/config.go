@@ -82,6 +82,11 @@ type Config struct {
 	Roles       []string
 	JobLeaseTTL time.Duration
 	DBPgBouncer bool
+	// Privacy and the data lifecycle (host/internal/privacy).
+	OldSecretKeys     []string
+	GuildRemovalGrace time.Duration
+	RetentionInterval time.Duration
+	RetentionBatch    int
 }
 
 // The roles of `serve --roles`: one binary, scaled per role.
@@ -270,7 +275,7 @@ func Settings() []Setting {
 		integer("score-batch", "SPYWATCHER_SCORE_BATCH", "500", "members per call of a scorer's score hook",
 			func(c *Config) *int { return &c.ScoreBatch }, 1, 5000),
 
-		secret(str("secret-key", "SPYWATCHER_SECRET_KEY", "", "seals the access token signing keys stored in the database (at least 32 characters); changing it logs everyone out",
+		secret(str("secret-key", "SPYWATCHER_SECRET_KEY", "", "encrypts at rest the access token signing keys, plugin key-value data and OAuth PKCE verifiers (at least 32 characters); to change it, see --old-secret-keys and `spywatcher keys rotate`",
 			func(c *Config) *string { return &c.SecretKey }, minLen(32))),
 		duration("access-token-ttl", "SPYWATCHER_ACCESS_TOKEN_TTL", "15m", "lifetime of an access token (JWT)",
 			func(c *Config) *time.Duration { return &c.AccessTokenTTL }),
@@ -377,6 +382,29 @@ func Settings() []Setting {
 			func(c *Config) *time.Duration { return &c.JobLeaseTTL }),
 		boolean("db-pgbouncer", "SPYWATCHER_DB_PGBOUNCER", "false", "the PostgreSQL URL points at PgBouncer in transaction pooling mode: no named prepared statements",
 			func(c *Config) *bool { return &c.DBPgBouncer }),
+		// Privacy and the data lifecycle.
+		secret(Setting{Name: "old-secret-keys", Env: "SPYWATCHER_OLD_SECRET_KEYS", Default: "",
+			Usage: "comma-separated previous --secret-key values: what they sealed stays readable until `spywatcher keys rotate` re-seals it under the current key",
+			apply: func(c *Config, v string) error {
+				c.OldSecretKeys = nil
+				for _, k := range strings.Split(v, ",") {
+					if k = strings.TrimSpace(k); k == "" {
+						continue
+					}
+					if len(k) < 32 {
+						return errors.New("every old secret key has at least 32 characters")
+					}
+					c.OldSecretKeys = append(c.OldSecretKeys, k)
+				}
+				return nil
+			},
+			get: func(c *Config) string { return strings.Join(c.OldSecretKeys, ",") }}),
+		duration("guild-removal-grace", "SPYWATCHER_GUILD_REMOVAL_GRACE", "72h", "how long a guild's data is kept after the bot leaves it or an admin removes it, before it is deleted",
+			func(c *Config) *time.Duration { return &c.GuildRemovalGrace }),
+		duration("retention-interval", "SPYWATCHER_RETENTION_INTERVAL", "1h", "how often expired data (past each guild's retention windows) and removed guilds are deleted",
+			func(c *Config) *time.Duration { return &c.RetentionInterval }),
+		integer("retention-batch", "SPYWATCHER_RETENTION_BATCH", "5000", "most rows one retention or deletion statement removes (bounds how long it holds locks)",
+			func(c *Config) *int { return &c.RetentionBatch }, 100, 1000000),
 	}
 }
 

@@ -55,8 +55,11 @@ type Config struct {
 	// Transient tells a passing failure from a permanent one; default
 	// store.IsTransient.
 	Transient func(error) bool
-	Now       func() time.Time
-	Logger    *slog.Logger
+	// Filter decides what is collected (per-guild tracking settings,
+	// opt-outs); nil collects everything.
+	Filter Filter
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 func (c *Config) defaults() {
@@ -95,18 +98,25 @@ func (c *Config) defaults() {
 	}
 }
 
+// Filter says whether an event may be collected. NotCollected returns ""
+// to keep it, or the reason it is dropped (a metrics label).
+type Filter interface {
+	NotCollected(ev *event.Event) string
+}
+
 // Outcome is what Offer did with an event.
 type Outcome int
 
 // Offer outcomes.
 const (
-	Queued    Outcome = iota // accepted; it will be stored
-	Duplicate                // seen recently; dropped
-	Shed                     // presence dropped because the queue is nearly full
+	Queued       Outcome = iota // accepted; it will be stored
+	Duplicate                   // seen recently; dropped
+	Shed                        // presence dropped because the queue is nearly full
+	NotCollected                // dropped by the privacy filter (guild settings, opt-out)
 )
 
 func (o Outcome) String() string {
-	return [...]string{"queued", "duplicate", "shed"}[o]
+	return [...]string{"queued", "duplicate", "shed", "not_collected"}[o]
 }
 
 // ErrClosed is returned by Offer and Submit after Close.
@@ -169,6 +179,12 @@ func (p *Pipeline) Offer(ctx context.Context, ev event.Event) (Outcome, error) {
 	if err := p.validate(&ev); err != nil {
 		p.m.rejected.WithLabelValues("invalid").Inc()
 		return 0, err
+	}
+	if p.cfg.Filter != nil {
+		if reason := p.cfg.Filter.NotCollected(&ev); reason != "" {
+			p.m.rejected.WithLabelValues(reason).Inc()
+			return NotCollected, nil
+		}
 	}
 	if !p.dedup.add(ev.ID) {
 		p.m.duplicates.Inc()

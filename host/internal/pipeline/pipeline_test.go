@@ -414,3 +414,37 @@ func TestParallelWritersSpillOnHardStop(t *testing.T) {
 		t.Fatalf("spilled %d distinct events, want 40", len(seen))
 	}
 }
+
+// dropPresence is a Filter that does not collect presence.
+type dropPresence struct{}
+
+func (dropPresence) NotCollected(ev *event.Event) string {
+	if ev.Kind == event.KindPresenceUpdate {
+		return "not_tracked"
+	}
+	return ""
+}
+
+func TestFilterDropsBeforeAnythingIsStored(t *testing.T) {
+	w := &fakeWriter{}
+	p, pub, _, done := newTest(t, Config{Filter: dropPresence{}}, w)
+	ctx := context.Background()
+	out, err := p.Offer(ctx, mk(1, event.KindPresenceUpdate))
+	if err != nil || out != NotCollected {
+		t.Fatalf("presence: %v %v", out, err)
+	}
+	if out, err := p.Offer(ctx, mk(2, event.KindMessageCreate)); err != nil || out != Queued {
+		t.Fatalf("message: %v %v", out, err)
+	}
+	// A dropped event's ID is not remembered: collected later, it is new.
+	p.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if ids := w.ids(); len(ids) != 1 || !ids["e2"] || pub.n != 1 {
+		t.Fatalf("stored %v, published %d", ids, pub.n)
+	}
+	if got := testutil.ToFloat64(p.m.rejected.WithLabelValues("not_tracked")); got != 1 {
+		t.Fatalf("rejected{not_tracked} = %v", got)
+	}
+}

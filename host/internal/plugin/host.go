@@ -34,6 +34,7 @@ import (
 	"github.com/spywatcher/spywatcher/host/internal/bus"
 	"github.com/spywatcher/spywatcher/host/internal/plugin/process"
 	"github.com/spywatcher/spywatcher/host/internal/plugin/wasm"
+	"github.com/spywatcher/spywatcher/host/internal/privacy"
 	"github.com/spywatcher/spywatcher/host/internal/safehttp"
 	"github.com/spywatcher/spywatcher/host/internal/store"
 )
@@ -440,3 +441,37 @@ func (h *Host) Close(ctx context.Context) {
 	}
 	h.engine.Close(ctx)
 }
+
+// DeleteUserResult is what one plugin's delete_user hook did in one guild.
+type DeleteUserResult = privacy.PluginResult
+
+// DeleteUser calls the delete_user hook of every plugin that offers it,
+// in every guild where it runs (or only guildID), so that each can forget
+// what it keeps about the person beyond its key-value data, which the host
+// deletes itself. Calls run one after another under the plugin's usual
+// limits; a failure is reported, counted like any hook failure, and does
+// not stop the others.
+func (h *Host) DeleteUser(ctx context.Context, guildID, userID string) []privacy.PluginResult {
+	snap := h.snap.Load()
+	input, _ := json.Marshal(map[string]string{"user_id": userID})
+	out := []privacy.PluginResult{}
+	keys := make([][2]string, 0, len(snap.states))
+	for k, st := range snap.states {
+		l := snap.plugins[k[0]]
+		if !st.runnable || l == nil || l.m == nil || !l.m.Has(HookDeleteUser) || (guildID != "" && k[1] != guildID) {
+			continue
+		}
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i][0]+"\x00"+keys[i][1] < keys[j][0]+"\x00"+keys[j][1] })
+	for _, k := range keys {
+		r := privacy.PluginResult{Plugin: k[0], Guild: k[1]}
+		if _, err := h.call(ctx, k[0], k[1], HookDeleteUser, input); err != nil {
+			r.Error = err.Error()
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+var _ privacy.PluginDeleter = (*Host)(nil)

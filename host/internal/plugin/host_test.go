@@ -728,3 +728,44 @@ func tinyModule(importName, export string) []byte {
 	b = append(b, sec(10, 0x01, 0x04, 0x00, 0x41, 0x00, 0x0b)...)
 	return b
 }
+
+// TestDeleteUserCallsHook: the host calls delete_user where the plugin runs
+// (the guest deletes its "user:<id>" key), and not where it does not.
+func TestDeleteUserCallsHook(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.install("counter", "1.0.0", "good", nil)
+	if err := f.h.SetEnabled(ctx, "counter", guildA, true); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{PermMessageRead, PermPresenceRead, PermKVRead, PermKVWrite, PermRoutesServe, PermScoresWrite, PermMetricsWrite} {
+		if err := f.h.Grant(ctx, "counter", guildA, []GrantRequest{{Name: p}}, "admin"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Not tied to the user in the store: only the hook can remove it.
+	for _, g := range []string{guildA, guildB} {
+		if err := f.st.KVSet(ctx, "counter", g, "user:"+userA, "", []byte("x"), 1<<20); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.st.KVSet(ctx, "counter", guildA, "other", "", []byte("y"), 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	if res := f.h.DeleteUser(ctx, guildB, userA); len(res) != 0 {
+		t.Fatalf("called where the plugin does not run: %+v", res)
+	}
+	res := f.h.DeleteUser(ctx, "", userA)
+	if len(res) != 1 || res[0].Plugin != "counter" || res[0].Guild != guildA || res[0].Error != "" {
+		t.Fatalf("results %+v", res)
+	}
+	if _, err := f.st.KVGet(ctx, "counter", guildA, "user:"+userA); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the hook did not run: %v", err)
+	}
+	if _, err := f.st.KVGet(ctx, "counter", guildA, "other"); err != nil {
+		t.Fatalf("the hook removed another key: %v", err)
+	}
+	if _, err := f.st.KVGet(ctx, "counter", guildB, "user:"+userA); err != nil {
+		t.Fatalf("the hook ran in a guild where the plugin is not enabled: %v", err)
+	}
+}

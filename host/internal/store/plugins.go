@@ -324,12 +324,16 @@ var ErrQuota = errors.New("store: quota exceeded")
 // KVGet returns a plugin's value for key in a guild, or ErrNotFound.
 func (s *Store) KVGet(ctx context.Context, pluginID, guildID, key string) ([]byte, error) {
 	var v []byte
-	err := s.r.QueryRowContext(ctx, s.q(`SELECT value FROM plugin_kv WHERE plugin_id = ? AND guild_id = ? AND key = ?`),
-		pluginID, guildID, key).Scan(&v)
+	var kid string
+	err := s.r.QueryRowContext(ctx, s.q(`SELECT value, enc_key FROM plugin_kv WHERE plugin_id = ? AND guild_id = ? AND key = ?`),
+		pluginID, guildID, key).Scan(&v, &kid)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
 	if err != nil {
+		return nil, fmt.Errorf("store: kv get: %w", err)
+	}
+	if v, err = s.openKV(pluginID, guildID, key, kid, v); err != nil {
 		return nil, fmt.Errorf("store: kv get: %w", err)
 	}
 	return v, nil
@@ -357,10 +361,14 @@ func (s *Store) KVSet(ctx context.Context, pluginID, guildID, key, userID string
 	if used-old+size > quota {
 		return fmt.Errorf("%w: %d of %d bytes used, this value needs %d", ErrQuota, used-old, quota, size)
 	}
-	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO plugin_kv (plugin_id, guild_id, key, value, user_id, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (plugin_id, guild_id, key) DO UPDATE SET value = excluded.value,
-		user_id = excluded.user_id, updated_at = excluded.updated_at`),
-		pluginID, guildID, key, value, userID, ms(s.now())); err != nil {
+	stored, kid, err := s.sealKV(pluginID, guildID, key, value)
+	if err != nil {
+		return fmt.Errorf("store: kv set: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO plugin_kv (plugin_id, guild_id, key, value, user_id, updated_at, enc_key)
+		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (plugin_id, guild_id, key) DO UPDATE SET value = excluded.value,
+		user_id = excluded.user_id, updated_at = excluded.updated_at, enc_key = excluded.enc_key`),
+		pluginID, guildID, key, stored, userID, ms(s.now()), kid); err != nil {
 		return fmt.Errorf("store: kv set: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -473,7 +481,7 @@ type KVEntry struct {
 // the key after.
 func (s *Store) KVList(ctx context.Context, pluginID, guildID, prefix, after string, limit int) ([]KVEntry, error) {
 	// A range scan instead of LIKE: prefixes may contain % and _.
-	rs, err := s.r.QueryContext(ctx, s.q(`SELECT key, value FROM plugin_kv WHERE plugin_id = ? AND guild_id = ?
+	rs, err := s.r.QueryContext(ctx, s.q(`SELECT key, value, enc_key FROM plugin_kv WHERE plugin_id = ? AND guild_id = ?
 		AND key > ? AND key >= ? AND (? = '' OR key < ?) ORDER BY key LIMIT ?`),
 		pluginID, guildID, after, prefix, prefix, prefixEnd(prefix), limit)
 	if err != nil {
@@ -483,7 +491,11 @@ func (s *Store) KVList(ctx context.Context, pluginID, guildID, prefix, after str
 	out := []KVEntry{}
 	for rs.Next() {
 		var e KVEntry
-		if err := rs.Scan(&e.Key, &e.Value); err != nil {
+		var kid string
+		if err := rs.Scan(&e.Key, &e.Value, &kid); err != nil {
+			return nil, fmt.Errorf("store: kv list: %w", err)
+		}
+		if e.Value, err = s.openKV(pluginID, guildID, e.Key, kid, e.Value); err != nil {
 			return nil, fmt.Errorf("store: kv list: %w", err)
 		}
 		out = append(out, e)

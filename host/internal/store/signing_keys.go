@@ -67,8 +67,12 @@ func (s *Store) AddOAuthState(ctx context.Context, stateHash string, st OAuthSta
 	if _, err := s.w.ExecContext(ctx, s.q(`DELETE FROM oauth_states WHERE created_at < ?`), ms(expireBefore)); err != nil {
 		return fmt.Errorf("store: oauth state: %w", err)
 	}
-	_, err := s.w.ExecContext(ctx, s.q(`INSERT INTO oauth_states (state_hash, verifier, return_to, created_at) VALUES (?, ?, ?, ?)`),
-		stateHash, st.Verifier, st.ReturnTo, ms(st.CreatedAt))
+	verifier, err := s.sealText(st.Verifier, "oauth:"+stateHash)
+	if err != nil {
+		return fmt.Errorf("store: oauth state: %w", err)
+	}
+	_, err = s.w.ExecContext(ctx, s.q(`INSERT INTO oauth_states (state_hash, verifier, return_to, created_at) VALUES (?, ?, ?, ?)`),
+		stateHash, verifier, st.ReturnTo, ms(st.CreatedAt))
 	if err != nil {
 		return fmt.Errorf("store: oauth state: %w", err)
 	}
@@ -89,5 +93,8 @@ func (s *Store) TakeOAuthState(ctx context.Context, stateHash string) (OAuthStat
 		return st, fmt.Errorf("store: oauth state: %w", err)
 	}
 	st.CreatedAt = fromMS(at)
+	if st.Verifier, err = s.openText(st.Verifier, "oauth:"+stateHash); err != nil {
+		return st, fmt.Errorf("store: oauth state: %w", err)
+	}
 	return st, nil
 }

@@ -33,6 +33,7 @@ import (
 	"github.com/pressly/goose/v3/lock"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
+	"github.com/spywatcher/spywatcher/host/internal/sealing"
 	"github.com/spywatcher/spywatcher/migrations"
 )
 
@@ -64,6 +65,9 @@ type Options struct {
 	// of named ones that would exist on one server connection only. A
 	// default_query_exec_mode in the URL wins.
 	PgBouncer bool
+	// Seal encrypts sensitive values at rest (plugin key-value data, OAuth
+	// PKCE verifiers); nil stores them as they are. See seal.go.
+	Seal *sealing.Keyring
 }
 
 // Store is the SQL storage shared by every part of the host.
@@ -73,6 +77,7 @@ type Store struct {
 	r       *sql.DB // reads
 	now     func() time.Time
 	log     *slog.Logger
+	seal    *sealing.Keyring
 
 	rebound sync.Map // query text with ? -> dialect's text
 
@@ -111,7 +116,7 @@ func connect(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	if dsn == "" {
 		return nil, errors.New("store: empty database DSN")
 	}
-	s := &Store{dialect: DialectOf(dsn), now: opts.Now, log: opts.Logger}
+	s := &Store{dialect: DialectOf(dsn), now: opts.Now, log: opts.Logger, seal: opts.Seal}
 	if s.now == nil {
 		s.now = time.Now
 	}

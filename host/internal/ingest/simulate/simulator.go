@@ -8,6 +8,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -363,7 +364,7 @@ func (s *Simulator) newWorld(fromMs int64) (*world, error) {
 		fromMs:   fromMs,
 		now:      fromMs,
 		guildID:  s.guildID,
-		idPrefix: "sim-" + strconv.FormatUint(seed, 36) + "-" + strconv.FormatInt(fromMs, 36) + "-",
+		idPrefix: IDPrefix + strconv.FormatUint(seed, 36) + "-" + strconv.FormatInt(fromMs, 36) + "-",
 	}
 	s.buildRoster(w, anchor)
 	w.heap = make(schedule, 0, len(w.members)+len(w.members)/8+16)
@@ -574,3 +575,11 @@ func title(s string) string {
 	}
 	return string(s[0]-'a'+'A') + s[1:]
 }
+
+// IDPrefix starts the ID of every event the simulator makes, which is how
+// `spywatcher replay` recognises a simulated guild in a file and configures
+// it like `serve --simulate` does (see DemoTracking).
+const IDPrefix = "sim-"
+
+// IsSimulated reports whether an event ID was made by the simulator.
+func IsSimulated(eventID string) bool { return strings.HasPrefix(eventID, IDPrefix) }
