@@ -24,16 +24,23 @@ build: ## build the spywatcher binary into bin/
 run: build-ui plugins ## build the dashboard, the host and the first-party plugins, and run it all on SQLite with a simulated guild
 	./$(BIN) serve $(RUN_FLAGS)
 
-# Each plugin's manifest names plugin.wasm as its artifact with an empty
-# sha256; the copy in bin/plugins/<name>/ gets the checksum of what was built.
-plugins: ## build every plugins/*/ into bin/plugins/<name>/ (plugin.wasm + plugin.json with its sha256)
+# Each plugin's manifest names its artifact with an empty sha256; the copy in
+# bin/plugins/<name>/ gets the checksum of what was built. "runtime": "wasm"
+# builds the module with GOOS=wasip1; "runtime": "process" builds the same
+# source natively with -tags spywatcher_process (PLUGINS.md, Process plugins).
+plugins: ## build every plugins/*/ into bin/plugins/<name>/ (module or executable + plugin.json with its sha256)
 	@set -e; for d in $(PLUGIN_DIRS); do \
 		n=$$(basename $$d); out=bin/plugins/$$n; mkdir -p $$out; \
-		grep -q '"path": *"plugin.wasm"' $$d/plugin.json || { echo "$$d/plugin.json: artifact.path must be plugin.wasm"; exit 1; }; \
-		GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -trimpath -o $$out/plugin.wasm ./$$d; \
-		sum=$$($(SHA256) $$out/plugin.wasm | cut -d' ' -f1); \
+		art=$$(sed -nE 's/.*"path": *"([^"]+)".*/\1/p' $$d/plugin.json | head -n1); \
+		case "$$art" in ""|*/*) echo "$$d/plugin.json: artifact.path must be a file name"; exit 1;; esac; \
+		if grep -q '"runtime": *"process"' $$d/plugin.json; then \
+			CGO_ENABLED=0 $(GO) build -tags spywatcher_process -trimpath -o $$out/$$art ./$$d; \
+		else \
+			GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -trimpath -o $$out/$$art ./$$d; \
+		fi; \
+		sum=$$($(SHA256) $$out/$$art | cut -d' ' -f1); \
 		sed -E 's/"sha256": *"[0-9a-f]*"/"sha256": "'$$sum'"/' $$d/plugin.json > $$out/plugin.json; \
-		echo "  $$out  $$sum"; \
+		echo "  $$out/$$art  $$sum"; \
 	done
 
 test: ## unit and SQLite tests (no services needed)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/spywatcher/spywatcher/host/internal/plugin"
 	"os"
 	"path/filepath"
 	"sort"
@@ -84,7 +85,9 @@ func (a *App) EnablePlugins(ctx context.Context, guildID string, ids []string, b
 		if err := a.Plugins.GrantAll(ctx, id, guildID, by); err != nil {
 			return fmt.Errorf("grant %s: %w", id, err)
 		}
-		if err := a.Plugins.SetEnabled(ctx, id, guildID, true); err != nil {
+		// The operator chose these plugins with --plugins-dir (first-party
+		// ones under make run): that is the trust a process plugin needs.
+		if err := a.Plugins.SetEnabled(ctx, id, guildID, true, plugin.TrustProcess(true)); err != nil {
 			return fmt.Errorf("enable %s: %w", id, err)
 		}
 		a.log.Info("plugin enabled and granted in the simulated guild", "plugin", id, "guild", guildID)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/spywatcher/spywatcher/host/internal/config"
 	"github.com/spywatcher/spywatcher/host/internal/plugin/guesttest"
+	sdk "github.com/spywatcher/spywatcher/sdk/go/plugin"
 )
 
 func TestMain(m *testing.M) {
@@ -110,5 +111,62 @@ func TestPluginsDir(t *testing.T) {
 	p, err := a.Store.GetPlugin(ctx, "ghost-score")
 	if err != nil || p.Version != "1.0.1" {
 		t.Fatalf("after upgrade: %+v %v", p, err)
+	}
+}
+
+// TestProcessPluginFromPluginsDir: webhook-notifier ships as a process
+// plugin; built as make plugins builds it, it is installed from the plugins
+// directory, enabled in the simulated guild (the operator's choice of the
+// directory is the trust it needs) and answers its route as a process.
+func TestProcessPluginFromPluginsDir(t *testing.T) {
+	ctx := context.Background()
+	cfg, _, err := config.Load("serve", []string{"--data-dir", t.TempDir()}, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(ctx, cfg, slog.New(slog.DiscardHandler), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+
+	exe, err := os.ReadFile(guesttest.BuildProcess(t, "plugins/webhook-notifier"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join("..", "..", "..", "plugins", "webhook-notifier", "plugin.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`"runtime": *"process"`).Match(raw) {
+		t.Fatal("webhook-notifier no longer ships as a process plugin: make run would run no process plugin")
+	}
+	sum := sha256.Sum256(exe)
+	raw = regexp.MustCompile(`"sha256": *"[0-9a-f]*"`).ReplaceAll(raw, []byte(`"sha256": "`+hex.EncodeToString(sum[:])+`"`))
+	dir := filepath.Join(t.TempDir(), "webhook-notifier")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "plugin.json"), raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "webhook-notifier"), exe, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ids, err := a.InstallPluginsDir(ctx, filepath.Dir(dir))
+	if err != nil || len(ids) != 1 {
+		t.Fatalf("install: %v %v", ids, err)
+	}
+	const guild = "41771983423143937"
+	if err := a.EnablePlugins(ctx, guild, ids, "simulate"); err != nil {
+		t.Fatal(err)
+	}
+	st, err := a.Plugins.Status(ctx, "webhook-notifier", guild)
+	if err != nil || st.State != "running" {
+		t.Fatalf("status: %+v %v", st, err)
+	}
+	res, err := a.Plugins.ServeRoute(ctx, "webhook-notifier", guild, sdk.Request{Method: "GET", Path: "/status"})
+	if err != nil || res.Status != 200 || !strings.Contains(string(res.Body), `"fetch_granted":true`) {
+		t.Fatalf("route through the process: %+v %v", res, err)
 	}
 }

@@ -29,6 +29,10 @@ func (f *fixture) installFirstParty(name string, mutate func(m map[string]any)) 
 		f.t.Fatal(err)
 	}
 	sum := sha256.Sum256(code)
+	// A plugin that ships as a process (webhook-notifier) is the same
+	// source: here it runs as WebAssembly.
+	m["runtime"] = "wasm"
+	m["artifact"].(map[string]any)["path"] = "plugin.wasm"
 	m["artifact"].(map[string]any)["sha256"] = hex.EncodeToString(sum[:])
 	if mutate != nil {
 		mutate(m)
