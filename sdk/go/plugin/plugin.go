@@ -171,7 +171,7 @@ func Serve(h host, hook string, input []byte) ([]byte, error) {
 			return nil, ErrNotOffered
 		}
 		var req Request
-		if err := json.Unmarshal(input, &req); err != nil {
+		if err := decodeRequest(input, &req); err != nil {
 			return nil, fmt.Errorf("plugin: http input: %w", err)
 		}
 		res, err := p.HTTP.ServeHTTP(ctx, &req)
@@ -181,7 +181,7 @@ func Serve(h host, hook string, input []byte) ([]byte, error) {
 		if res == nil {
 			res = &Response{Status: 204}
 		}
-		return json.Marshal(res)
+		return appendResponse(make([]byte, 0, 64+len(res.Body)*4/3), res), nil
 	case HookTick:
 		if p.Tick == nil {
 			return nil, ErrNotOffered
