@@ -40,7 +40,8 @@ type conn struct {
 	subs map[string]category
 }
 
-// enqueue queues a frame part without blocking; a full queue closes the
+// enqueue queues a frame (a JSON array, shared: never modified) without
+// blocking; a full queue closes the
 // connection as a slow consumer.
 func (c *conn) enqueue(p []byte) {
 	select {
@@ -170,22 +171,27 @@ func (c *conn) write(ctx context.Context) {
 			return
 		case <-ping.C:
 			go c.ping(ctx)
-		case p := <-c.q:
-			buf = append(buf[:0], '[')
-			buf = append(buf, p...)
-		drain:
-			for len(buf) < maxFrame {
-				select {
-				case p := <-c.q:
-					buf = append(buf, ',')
-					buf = append(buf, p...)
-				default:
-					break drain
+		case f := <-c.q:
+			// Queued frames are shared: one is written as it is; several
+			// that piled up are merged into one frame (one write).
+			out := f
+			if len(c.q) > 0 {
+				buf = append(buf[:0], f[:len(f)-1]...)
+			drain:
+				for len(buf) < maxFrame {
+					select {
+					case g := <-c.q:
+						buf = append(buf, ',')
+						buf = append(buf, g[1:len(g)-1]...)
+					default:
+						break drain
+					}
 				}
+				buf = append(buf, ']')
+				out = buf
 			}
-			buf = append(buf, ']')
 			wctx, cancel := context.WithTimeout(ctx, c.h.cfg.WriteTimeout)
-			err := c.ws.Write(wctx, websocket.MessageText, buf)
+			err := c.ws.Write(wctx, websocket.MessageText, out)
 			cancel()
 			if err != nil {
 				c.h.m.dropped.WithLabelValues("write_failed").Inc()
