@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -38,6 +39,9 @@ type conn struct {
 
 	mu   sync.Mutex
 	subs map[string]category
+
+	// writing is when the write in progress started (Unix ns), 0 if none.
+	writing atomic.Int64
 }
 
 // enqueue queues a frame (a JSON array, shared: never modified) without
@@ -190,9 +194,11 @@ func (c *conn) write(ctx context.Context) {
 				buf = append(buf, ']')
 				out = buf
 			}
-			wctx, cancel := context.WithTimeout(ctx, c.h.cfg.WriteTimeout)
-			err := c.ws.Write(wctx, websocket.MessageText, out)
-			cancel()
+			// No context deadline per write (a timer and an AfterFunc each
+			// time): the hub's watchdog closes a write stuck too long.
+			c.writing.Store(time.Now().UnixNano())
+			err := c.ws.Write(context.Background(), websocket.MessageText, out)
+			c.writing.Store(0)
 			if err != nil {
 				c.h.m.dropped.WithLabelValues("write_failed").Inc()
 				_ = c.ws.CloseNow()

@@ -179,6 +179,7 @@ func (h *Hub) Run(ctx context.Context) {
 	if h.in.fanout != nil {
 		defer h.in.fanout()
 	}
+	go h.watchdog(ctx)
 	lost := func() {
 		h.m.busDropped.Set(float64(events.Dropped() + scores.Dropped() + plugins.Dropped()))
 	}
@@ -480,6 +481,33 @@ func (h *Hub) setMask(c *conn, guild string, mask category) {
 			t.subs[c] = mask
 		}
 		t.mu.Unlock()
+	}
+}
+
+// watchdog closes, until ctx ends, every connection whose current write
+// has taken longer than WriteTimeout (its writer then ends).
+func (h *Hub) watchdog(ctx context.Context) {
+	tick := time.NewTicker(min(time.Second, h.cfg.WriteTimeout/4))
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			limit := now.Add(-h.cfg.WriteTimeout).UnixNano()
+			var stuck []*conn
+			h.mu.RLock()
+			for c := range h.conns {
+				if w := c.writing.Load(); w != 0 && w < limit {
+					stuck = append(stuck, c)
+				}
+			}
+			h.mu.RUnlock()
+			for _, c := range stuck {
+				h.m.dropped.WithLabelValues("write_timeout").Inc()
+				_ = c.ws.CloseNow()
+			}
+		}
 	}
 }
 

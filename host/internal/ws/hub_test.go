@@ -638,3 +638,25 @@ func TestPresenceIsCompact(t *testing.T) {
 		t.Errorf("compact presence is %d bytes (%s), the full message %d", len(it.Msg), it.Msg, len(full.Msg))
 	}
 }
+
+// TestStuckWriteIsClosed: a client that stops reading blocks its writer
+// once the socket buffers are full; the watchdog closes it.
+func TestStuckWriteIsClosed(t *testing.T) {
+	w := newWorld(t, Config{QueueSize: 1 << 20, WriteTimeout: 200 * time.Millisecond, FlushInterval: -1})
+	c := mustDial(t, w, "mod")
+	c.subscribe(guildA, "")
+	big := json.RawMessage(`{"type":"event","data":"` + strings.Repeat("x", 256<<10) + `"}`)
+	for i := 0; metric(t, w.reg, "spywatcher_ws_dropped_total", "write_timeout") == 0; i++ {
+		if i > 1_000_000 {
+			t.Fatal("the stuck connection was never closed")
+		}
+		w.hub.Deliver(guildA, []item{{ID: fmt.Sprint(i), Cat: catEvents, Msg: big}})
+		time.Sleep(time.Millisecond)
+	}
+	for i := 0; w.hub.Connections() > 0; i++ { // the writer ends, the connection is dropped
+		if i > 10_000 {
+			t.Fatal("the closed connection was never dropped")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
