@@ -484,10 +484,11 @@ func (h *Hub) setMask(c *conn, guild string, mask category) {
 	}
 }
 
-// watchdog closes, until ctx ends, every connection whose current write
-// has taken longer than WriteTimeout (its writer then ends).
+// watchdog, until ctx ends, pings every connection each PingInterval and
+// closes those whose current write has taken longer than WriteTimeout
+// (their writer then ends).
 func (h *Hub) watchdog(ctx context.Context) {
-	tick := time.NewTicker(min(time.Second, h.cfg.WriteTimeout/4))
+	tick := time.NewTicker(min(time.Second, h.cfg.WriteTimeout/4, h.cfg.PingInterval/2))
 	defer tick.Stop()
 	for {
 		select {
@@ -495,11 +496,16 @@ func (h *Hub) watchdog(ctx context.Context) {
 			return
 		case now := <-tick.C:
 			limit := now.Add(-h.cfg.WriteTimeout).UnixNano()
+			due := now.Add(-h.cfg.PingInterval).UnixNano()
 			var stuck []*conn
 			h.mu.RLock()
 			for c := range h.conns {
 				if w := c.writing.Load(); w != 0 && w < limit {
 					stuck = append(stuck, c)
+				}
+				if c.lastPing <= due {
+					c.lastPing = now.UnixNano()
+					go c.ping(c.ctx)
 				}
 			}
 			h.mu.RUnlock()
