@@ -90,6 +90,7 @@ func BenchmarkWSFanout(b *testing.B) {
 		end := time.Now().Add(time.Duration(seconds) * time.Second)
 		n := 0
 		b.ResetTimer()
+		loadStart := loadAvg()
 		cpuStart := cpuTime()
 		wall := time.Now()
 		for time.Now().Before(end) {
@@ -106,6 +107,7 @@ func BenchmarkWSFanout(b *testing.B) {
 		tick.Stop()
 		cpu := cpuTime() - cpuStart
 		elapsed := time.Since(wall)
+		loadEnd := loadAvg()
 		b.StopTimer()
 		time.Sleep(2 * time.Second) // let the last frames arrive
 		stdin.Close()
@@ -132,9 +134,9 @@ func BenchmarkWSFanout(b *testing.B) {
 		b.ReportMetric(float64(n)/elapsed.Seconds(), "events/s")
 		clientCores := float64(res.CPU) / float64(elapsed+2*time.Second) // the client runs to the end of the wait
 		b.ReportMetric(clientCores, "client-cores")
-		b.Logf("%d conns, %d events in %s (%.0f/s, batches of %d), %d deliveries of %d; latency p50 %s p99 %s max %s; hub CPU %.2f cores, client %.2f; %.1f KiB per idle connection; %d slow consumers closed",
+		b.Logf("%d conns, %d events in %s (%.0f/s, batches of %d), %d deliveries of %d; latency p50 %s p99 %s max %s; hub CPU %.2f cores, client %.2f; %.1f KiB per idle connection; %d slow consumers closed; load average %s at the start, %s at the end",
 			conns, n, elapsed.Round(time.Millisecond), float64(n)/elapsed.Seconds(), per, res.Received, n*conns,
-			time.Duration(res.P50), time.Duration(res.P99), time.Duration(res.Max), cpu.Seconds()/elapsed.Seconds(), clientCores, perConn/1024, dropped)
+			time.Duration(res.P50), time.Duration(res.P99), time.Duration(res.Max), cpu.Seconds()/elapsed.Seconds(), clientCores, perConn/1024, dropped, loadStart, loadEnd)
 		cancel()
 		srv.Close()
 	}
@@ -448,6 +450,16 @@ func metricDropped(h *Hub) int {
 		return -1
 	}
 	return int(m.GetCounter().GetValue())
+}
+
+// loadAvg is the machine's one-minute load average (other work competes
+// with the hub and the client for the same cores).
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	return strings.Fields(string(b))[0]
 }
 
 // cpuTime is the CPU this process has used.
