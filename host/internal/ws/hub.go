@@ -393,8 +393,7 @@ func frame(guild []byte, items []item, mask category) []byte {
 			out = append(out, ',', '[')
 			out = strconv.AppendInt(out, it.At-at0, 10)
 			out = append(out, ',')
-			out = append(out, it.Msg...)
-			out = append(out, ']')
+			out = append(out, it.Msg[1:]...) // past its '[', up to its ']'
 		} else {
 			if len(out) > 1 {
 				out = append(out, ',')

@@ -62,8 +62,8 @@ type ClientMessage struct {
 type item struct {
 	ID  string   `json:"id"`
 	Cat category `json:"c"`
-	// Msg is the message; for a Compact one (a presence update) the tail
-	// of its tuple in a presence batch, with At its time (Unix ms).
+	// Msg is the message; for a Compact one (a presence update) its tuple
+	// in a presence batch without dt, with At its time (Unix ms).
 	Msg     json.RawMessage `json:"m"`
 	Compact bool            `json:"p,omitempty"`
 	At      int64           `json:"a,omitempty"`
@@ -125,9 +125,9 @@ const PresenceTag = "p"
 
 var statusLetters = map[event.Status]byte{event.StatusOnline: 'o', event.StatusIdle: 'i', event.StatusDND: 'd', event.StatusOffline: 'f', "": '-'}
 
-// presenceItem encodes a presence update for a presence batch: Msg is the
-// tuple's tail, "id","user_id","sdmw" (dt is added when the batch is
-// built). An update with a status without a letter keeps the full form.
+// presenceItem encodes a presence update for a presence batch: Msg is
+// ["id","user_id","sdmw"], valid JSON so that it crosses the fan-out; dt is
+// put in front when the batch is built. An update with a status without a letter keeps the full form.
 func presenceItem(ev event.Event, p *event.Presence) (item, bool) {
 	var st [4]byte
 	for i, s := range []event.Status{p.Status, p.ClientStatus.Desktop, p.ClientStatus.Mobile, p.ClientStatus.Web} {
@@ -141,7 +141,7 @@ func presenceItem(ev event.Event, p *event.Presence) (item, bool) {
 	if err != nil {
 		return item{}, false
 	}
-	return item{ID: ev.ID, Cat: catPresence, At: ev.At.UnixMilli(), Compact: true, Msg: b[1 : len(b)-1]}, true
+	return item{ID: ev.ID, Cat: catPresence, At: ev.At.UnixMilli(), Compact: true, Msg: b}, true
 }
 
 func scoreItem(s bus.ScoreUpdate) (item, error) {
