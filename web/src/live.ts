@@ -6,6 +6,33 @@ import { api, type Event } from "./api";
 export type LiveState = "connecting" | "live" | "reconnecting" | "forbidden";
 export type LiveMessage = Event & { type: string; code?: string; message?: string; scope?: string };
 
+const statuses: Record<string, string> = { o: "online", i: "idle", d: "dnd", f: "offline" };
+
+// A frame is a JSON array of messages; a run of presence updates comes as a
+// presence batch ["p", guild_id, at0, [dt, id, user_id, "sdmw"], ...] (see
+// README, The live stream), expanded here to ordinary presence.update events.
+export function decodeFrame(data: string): LiveMessage[] {
+  const out: LiveMessage[] = [];
+  for (const m of JSON.parse(data) as unknown[]) {
+    if (!Array.isArray(m)) {
+      out.push(m as LiveMessage);
+      continue;
+    }
+    if (m[0] !== "p") continue; // a compact form this client does not know
+    const [, guild, at0] = m as [string, string, number];
+    for (const t of m.slice(3) as [number, string, string, string][]) {
+      const [dt, id, user, st] = t;
+      const s = (i: number) => statuses[st[i]];
+      const client_status: Record<string, string> = {};
+      (["desktop", "mobile", "web"] as const).forEach((k, i) => {
+        if (s(i + 1)) client_status[k] = s(i + 1);
+      });
+      out.push({ type: "event", kind: "presence.update", guild_id: guild, id, user_id: user, at: new Date(at0 + dt).toISOString(), data: { status: s(0) ?? "", client_status } });
+    }
+  }
+  return out;
+}
+
 export function wsURL(path: string, loc: Location = window.location): string {
   return (loc.protocol === "https:" ? "wss://" : "ws://") + loc.host + path;
 }
@@ -34,7 +61,7 @@ export function useLive(guild: string | undefined, onEvents: (evs: LiveMessage[]
       }
       ws.onopen = () => ws?.send(JSON.stringify({ type: "subscribe", guild_id: guild, since: last || undefined }));
       ws.onmessage = (e) => {
-        const msgs = JSON.parse(e.data as string) as LiveMessage[];
+        const msgs = decodeFrame(e.data as string);
         const evs: LiveMessage[] = [];
         for (const m of msgs) {
           if (m.type === "event") {

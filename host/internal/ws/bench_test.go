@@ -4,21 +4,29 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"math/bits"
+	"net"
+	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/spywatcher/spywatcher/host/internal/auth"
@@ -32,17 +40,19 @@ import (
 // are its own. Each event carries its publish time; the client records the
 // delay when the frame arrives. Settings: SPYWATCHER_BENCH_WS_CONNS (5000),
 // SPYWATCHER_BENCH_WS_RATE events/s (1000), SPYWATCHER_BENCH_WS_SECONDS (20),
-// SPYWATCHER_BENCH_WS_BATCH events per publish (20, like a pipeline flush).
+// SPYWATCHER_BENCH_WS_BATCH events per publish (20, like a pipeline flush),
+// SPYWATCHER_BENCH_WS_FLUSH_MS the hub's coalescing window (25).
 func BenchmarkWSFanout(b *testing.B) {
 	conns := envInt("SPYWATCHER_BENCH_WS_CONNS", 5000)
 	rate := envInt("SPYWATCHER_BENCH_WS_RATE", 1000)
 	seconds := envInt("SPYWATCHER_BENCH_WS_SECONDS", 20)
 	per := envInt("SPYWATCHER_BENCH_WS_BATCH", 20)
+	flush := time.Duration(envInt("SPYWATCHER_BENCH_WS_FLUSH_MS", 25)) * time.Millisecond
 	for i := 0; i < b.N; i++ {
 		az := &fakeAuthz{roles: map[string]map[string]string{}}
 		az.set("user:mod", guildA, "moderator")
 		bl := bus.NewLocal()
-		h, err := New(Config{Auth: fakeAuth{tokens: map[string]auth.Principal{"mod": {Kind: auth.KindUser, ID: "mod", Subject: "user:mod"}}}, Authz: az}, bl)
+		h, err := New(Config{Auth: fakeAuth{tokens: map[string]auth.Principal{"mod": {Kind: auth.KindUser, ID: "mod", Subject: "user:mod"}}}, Authz: az, FlushInterval: flush}, bl)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -80,6 +90,7 @@ func BenchmarkWSFanout(b *testing.B) {
 		end := time.Now().Add(time.Duration(seconds) * time.Second)
 		n := 0
 		b.ResetTimer()
+		loadStart := loadAvg()
 		cpuStart := cpuTime()
 		wall := time.Now()
 		for time.Now().Before(end) {
@@ -96,12 +107,13 @@ func BenchmarkWSFanout(b *testing.B) {
 		tick.Stop()
 		cpu := cpuTime() - cpuStart
 		elapsed := time.Since(wall)
+		loadEnd := loadAvg()
 		b.StopTimer()
 		time.Sleep(2 * time.Second) // let the last frames arrive
 		stdin.Close()
-		go func() { _, _ = out.ReadFrom(rd) }()
+		_, _ = out.ReadFrom(rd) // all of it before Wait closes the pipe
 		if err := cmd.Wait(); err != nil {
-			b.Fatalf("load client: %v", err)
+			b.Fatalf("load client: %v\n%s", err, out.String())
 		}
 		var res loadResult
 		for _, line := range strings.Split(out.String(), "\n") {
@@ -110,6 +122,9 @@ func BenchmarkWSFanout(b *testing.B) {
 			}
 		}
 		dropped := metricDropped(h)
+		var fm dto.Metric
+		_ = h.m.frames.Write(&fm)
+		b.ReportMetric(fm.GetCounter().GetValue()/elapsed.Seconds()/float64(conns), "writes/conn/s")
 		b.ReportMetric(float64(res.P50)/1e6, "p50-ms")
 		b.ReportMetric(float64(res.P99)/1e6, "p99-ms")
 		b.ReportMetric(float64(res.Max)/1e6, "max-ms")
@@ -117,9 +132,11 @@ func BenchmarkWSFanout(b *testing.B) {
 		b.ReportMetric(perConn/1024, "KiB/idle-conn")
 		b.ReportMetric(cpu.Seconds()/elapsed.Seconds(), "hub-cores")
 		b.ReportMetric(float64(n)/elapsed.Seconds(), "events/s")
-		b.Logf("%d conns, %d events in %s (%.0f/s, batches of %d), %d deliveries of %d; latency p50 %s p99 %s max %s; hub CPU %.2f cores; %.1f KiB per idle connection; %d slow consumers closed",
+		clientCores := float64(res.CPU) / float64(elapsed+2*time.Second) // the client runs to the end of the wait
+		b.ReportMetric(clientCores, "client-cores")
+		b.Logf("%d conns, %d events in %s (%.0f/s, batches of %d), %d deliveries of %d; latency p50 %s p99 %s max %s; hub CPU %.2f cores, client %.2f; %.1f KiB per idle connection; %d slow consumers closed; load average %s at the start, %s at the end",
 			conns, n, elapsed.Round(time.Millisecond), float64(n)/elapsed.Seconds(), per, res.Received, n*conns,
-			time.Duration(res.P50), time.Duration(res.P99), time.Duration(res.Max), cpu.Seconds()/elapsed.Seconds(), perConn/1024, dropped)
+			time.Duration(res.P50), time.Duration(res.P99), time.Duration(res.Max), cpu.Seconds()/elapsed.Seconds(), clientCores, perConn/1024, dropped, loadStart, loadEnd)
 		cancel()
 		srv.Close()
 	}
@@ -130,21 +147,30 @@ type loadResult struct {
 	P50      int64 `json:"p50"`
 	P99      int64 `json:"p99"`
 	Max      int64 `json:"max"`
+	// CPU is the client's CPU time (ns) from ready to the end.
+	CPU int64 `json:"cpu"`
 }
 
 // TestLoadClient is the benchmark's load client; it runs only when the
-// benchmark starts it.
+// benchmark starts it. It speaks WebSocket over plain TCP connections
+// itself (the handshake, unmasked server frames, masked client frames) so
+// that it costs little more than the read system calls: a client slower
+// than the hub would measure itself. Every compact presence message in
+// every frame is counted, and its delay (receive time minus its "at", in
+// whole milliseconds, so rounded up) goes into a histogram.
 func TestLoadClient(t *testing.T) {
 	if os.Getenv("SPYWATCHER_LOAD_CLIENT") != "1" {
 		t.Skip("the load client of BenchmarkWSFanout (started by it)")
 	}
-	url := os.Getenv("SPYWATCHER_LOAD_URL") + "/api/v1/ws"
+	u, err := url.Parse(os.Getenv("SPYWATCHER_LOAD_URL"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	conns := envInt("SPYWATCHER_LOAD_CONNS", 100)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var mu sync.Mutex
-	var lat []int64
+	var hist latencyHist
 	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var open []net.Conn
 	sub := []byte(`{"type":"subscribe","guild_id":"` + guildA + `"}`)
 	ready := make(chan struct{}, conns)
 	sem := make(chan struct{}, 64) // dial a few at a time
@@ -153,30 +179,39 @@ func TestLoadClient(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			sem <- struct{}{}
-			c, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: bearer("mod")})
+			nc, br, err := rawDial(u.Host, "/api/v1/ws", "mod")
 			<-sem
 			if err != nil {
 				t.Errorf("dial: %v", err)
 				ready <- struct{}{}
 				return
 			}
-			defer c.CloseNow()
-			c.SetReadLimit(16 << 20)
-			_ = c.Write(ctx, websocket.MessageText, sub)
-			var local []int64
+			mu.Lock()
+			open = append(open, nc)
+			mu.Unlock()
+			if err := writeClientFrame(nc, 0x1, sub); err != nil {
+				t.Errorf("subscribe: %v", err)
+				ready <- struct{}{}
+				return
+			}
 			subscribed := false
-			var buf bytes.Buffer // reused: the client must not be the bottleneck
+			var buf []byte
 			for {
-				_, r, err := c.Reader(ctx)
+				op, data, err := readServerFrame(br, &buf)
 				if err != nil {
-					break
+					return
 				}
-				buf.Reset()
-				if _, err := buf.ReadFrom(r); err != nil {
-					break
+				switch op {
+				case 0x9: // ping
+					_ = writeClientFrame(nc, 0xA, data)
+					continue
+				case 0x8:
+					return
+				case 0x1:
+				default:
+					continue
 				}
-				data := buf.Bytes()
-				now := time.Now()
+				now := time.Now().UnixNano()
 				if !subscribed {
 					if bytes.Contains(data, []byte(`"subscribed"`)) {
 						subscribed = true
@@ -184,40 +219,213 @@ func TestLoadClient(t *testing.T) {
 					}
 					continue
 				}
-				// A message's "at" is its publish time. The first message of a
-				// frame is its oldest: its delay is the frame's worst, which is
-				// what is recorded (one sample per frame and message count, so
-				// percentiles stay per delivered message, conservatively).
-				if i := bytes.Index(data, []byte(`"at":"`)); i >= 0 {
-					rest := data[i+6:]
-					j := bytes.IndexByte(rest, '"')
-					if at, err := time.Parse(time.RFC3339Nano, string(rest[:j])); err == nil {
-						d := now.Sub(at).Nanoseconds()
-						for k := bytes.Count(data, []byte(`"type":"event"`)); k > 0; k-- {
-							local = append(local, d)
-						}
-					}
+				if os.Getenv("DBG") != "" {
+					fmt.Fprintf(os.Stderr, "frame op %d: %.200s\n", op, data)
 				}
+				hist.frame(data, now)
 			}
-			mu.Lock()
-			lat = append(lat, local...)
-			mu.Unlock()
 		}()
 	}
 	for i := 0; i < conns; i++ {
 		<-ready
 	}
 	fmt.Println("ready")
+	cpu0 := cpuTime()
 	_, _ = bufio.NewReader(os.Stdin).ReadString('\n') // until the benchmark closes stdin
-	cancel()
-	wg.Wait()
-	slices.Sort(lat)
-	res := loadResult{Received: len(lat)}
-	if len(lat) > 0 {
-		res.P50, res.P99, res.Max = lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1]
+	cpu := cpuTime() - cpu0
+	mu.Lock()
+	for _, nc := range open {
+		_ = nc.Close()
 	}
+	mu.Unlock()
+	wg.Wait()
+	res := hist.result()
+	res.CPU = cpu.Nanoseconds()
 	b, _ := json.Marshal(res)
 	fmt.Println(string(b))
+}
+
+// rawDial opens a WebSocket connection with a Bearer token.
+func rawDial(host, path, token string) (net.Conn, *bufio.Reader, error) {
+	nc, err := net.DialTimeout("tcp", host, 30*time.Second)
+	if err != nil {
+		return nil, nil, err
+	}
+	var key [16]byte
+	_, _ = rand.Read(key[:])
+	req := "GET " + path + " HTTP/1.1\r\nHost: " + host + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: " + base64.StdEncoding.EncodeToString(key[:]) + "\r\n" +
+		"Authorization: Bearer " + token + "\r\n\r\n"
+	if _, err := nc.Write([]byte(req)); err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	br := bufio.NewReaderSize(nc, 16<<10)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		nc.Close()
+		return nil, nil, fmt.Errorf("upgrade answered %s", resp.Status)
+	}
+	return nc, br, nil
+}
+
+// readServerFrame reads one unmasked frame into *buf (reused).
+func readServerFrame(br *bufio.Reader, buf *[]byte) (byte, []byte, error) {
+	var h [8]byte
+	if _, err := io.ReadFull(br, h[:2]); err != nil {
+		return 0, nil, err
+	}
+	b0, b1 := h[0], h[1]
+	if b0&0x80 == 0 || b1&0x80 != 0 {
+		return 0, nil, fmt.Errorf("unexpected frame header %x", h[:2])
+	}
+	op := b0 & 0x0f
+	n := uint64(b1 & 0x7f)
+	switch n {
+	case 126:
+		if _, err := io.ReadFull(br, h[:2]); err != nil {
+			return 0, nil, err
+		}
+		n = uint64(binary.BigEndian.Uint16(h[:2]))
+	case 127:
+		if _, err := io.ReadFull(br, h[:8]); err != nil {
+			return 0, nil, err
+		}
+		n = binary.BigEndian.Uint64(h[:8])
+	}
+	if n > 64<<20 {
+		return 0, nil, fmt.Errorf("frame of %d bytes", n)
+	}
+	if uint64(cap(*buf)) < n {
+		*buf = make([]byte, n)
+	}
+	data := (*buf)[:n]
+	_, err := io.ReadFull(br, data)
+	return op, data, err
+}
+
+// writeClientFrame writes one masked frame (with a zero key: the payload
+// is unchanged) of up to 125 bytes.
+func writeClientFrame(w io.Writer, op byte, p []byte) error {
+	if len(p) > 125 {
+		return errors.New("client frame too long")
+	}
+	f := append([]byte{0x80 | op, 0x80 | byte(len(p)), 0, 0, 0, 0}, p...)
+	_, err := w.Write(f)
+	return err
+}
+
+// latencyHist counts delays in buckets 1/64 wide (relative) above 128 µs.
+type latencyHist struct {
+	counts [64 * 40]atomic.Uint64
+	max    atomic.Int64
+}
+
+func histBucket(us int64) int {
+	if us < 128 {
+		return int(max(us, 0))
+	}
+	shift := bits.Len64(uint64(us)) - 7
+	return shift*64 + int(us>>shift)
+}
+
+// histUpper is the largest delay (µs) in bucket i.
+func histUpper(i int) int64 {
+	if i < 128 {
+		return int64(i)
+	}
+	shift := i/64 - 1
+	return (int64(i-shift*64)+1)<<shift - 1
+}
+
+var presenceOpen = []byte(`["p",`)
+
+// frame records every presence update of a frame received at now: each
+// presence batch is ["p","guild",at0,[dt,"id","user","sdmw"],...].
+func (h *latencyHist) frame(data []byte, now int64) {
+	lastAt, run := int64(-1), uint64(0)
+	var worst int64
+	record := func(at int64) {
+		if at == lastAt {
+			run++
+			return
+		}
+		if run > 0 {
+			us := (now - lastAt*1e6) / 1e3
+			h.counts[histBucket(us)].Add(run)
+			worst = max(worst, us)
+		}
+		lastAt, run = at, 1
+	}
+	for {
+		i := bytes.Index(data, presenceOpen)
+		if i < 0 {
+			break
+		}
+		data = data[i+len(presenceOpen):]
+		data = data[bytes.IndexByte(data, ',')+1:] // past the guild id
+		var at0 int64
+		at0, data = parseInt(data)
+		// Tuples follow as ,[dt,...] until the batch's closing bracket.
+		for len(data) > 1 && data[0] == ',' && data[1] == '[' {
+			var dt int64
+			dt, data = parseInt(data[2:])
+			record(at0 + dt)
+			data = data[bytes.IndexByte(data, ']')+1:]
+		}
+	}
+	record(-2) // flush the last run
+	for {
+		m := h.max.Load()
+		if worst <= m || h.max.CompareAndSwap(m, worst) {
+			break
+		}
+	}
+}
+
+// parseInt reads a JSON integer at the start of b.
+func parseInt(b []byte) (int64, []byte) {
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	var n int64
+	for len(b) > 0 && b[0] >= '0' && b[0] <= '9' {
+		n = n*10 + int64(b[0]-'0')
+		b = b[1:]
+	}
+	if neg {
+		n = -n
+	}
+	return n, b
+}
+
+func (h *latencyHist) result() loadResult {
+	var total uint64
+	for i := range h.counts {
+		total += h.counts[i].Load()
+	}
+	res := loadResult{Received: int(total), Max: h.max.Load() * 1e3}
+	var seen uint64
+	for i := range h.counts {
+		c := h.counts[i].Load()
+		if c == 0 {
+			continue
+		}
+		if res.P50 == 0 && seen+c > total/2 {
+			res.P50 = histUpper(i) * 1e3
+		}
+		if seen+c > total*99/100 {
+			res.P99 = histUpper(i) * 1e3
+			break
+		}
+		seen += c
+	}
+	return res
 }
 
 func envInt(name string, def int) int {
@@ -244,6 +452,16 @@ func metricDropped(h *Hub) int {
 	return int(m.GetCounter().GetValue())
 }
 
+// loadAvg is the machine's one-minute load average (other work competes
+// with the hub and the client for the same cores).
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	return strings.Fields(string(b))[0]
+}
+
 // cpuTime is the CPU this process has used.
 func cpuTime() time.Duration {
 	var ru syscall.Rusage
@@ -251,4 +469,22 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func TestLatencyHistogram(t *testing.T) {
+	for _, us := range []int64{0, 1, 127, 128, 129, 1000, 25_000, 99_999, 100_000, 3_600_000_000} {
+		up := histUpper(histBucket(us))
+		if up < us || float64(up-us) > float64(us)/64+1 {
+			t.Errorf("%d µs falls in a bucket up to %d µs", us, up)
+		}
+	}
+	var h latencyHist
+	now := time.UnixMilli(1_000_000).UnixNano()
+	frame := []byte(`[["p","1",999990,[0,"a","u","oo--"],[0,"b","u","i---"]],` +
+		`{"type":"subscribed"},["p","1",999950,[-50,"c","u","o---"]]]`)
+	h.frame(frame, now)
+	r := h.result()
+	if r.Received != 3 || r.Max != 100e6 || r.P50 < 10e6 || r.P50 > 10.2e6 || r.P99 < 100e6 || r.P99 > 102e6 {
+		t.Fatalf("histogram of 10, 10, 100 ms: %+v", r)
+	}
 }

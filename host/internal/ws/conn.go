@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -33,14 +34,23 @@ type conn struct {
 
 	kickOnce sync.Once
 	kicked   chan struct{}
+	isKicked atomic.Bool
 	code     websocket.StatusCode
 	reason   string
 
 	mu   sync.Mutex
 	subs map[string]category
+
+	// writing is when the write in progress started (Unix ns), 0 if none.
+	writing atomic.Int64
+	// ctx lives as long as the connection; lastPing (the watchdog's) is
+	// when it was last pinged (Unix ns).
+	ctx      context.Context
+	lastPing int64
 }
 
-// enqueue queues a frame part without blocking; a full queue closes the
+// enqueue queues a frame (a JSON array, shared: never modified) without
+// blocking; a full queue closes the
 // connection as a slow consumer.
 func (c *conn) enqueue(p []byte) {
 	select {
@@ -55,7 +65,12 @@ func (c *conn) enqueue(p []byte) {
 func (c *conn) kick(code websocket.StatusCode, reason string) {
 	c.kickOnce.Do(func() {
 		c.code, c.reason = code, reason
+		c.isKicked.Store(true)
 		close(c.kicked)
+		select { // wake the writer if it waits; if the queue is full it does not
+		case c.q <- nil:
+		default:
+		}
 	})
 }
 
@@ -103,18 +118,19 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return // Accept has answered
 	}
 	ws.SetReadLimit(4 << 10)
-	c := &conn{h: h, ws: ws, p: p, cred: cred, q: make(chan []byte, h.cfg.QueueSize), kicked: make(chan struct{}), subs: map[string]category{}}
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	defer cancel()
+	c := &conn{h: h, ws: ws, p: p, cred: cred, q: make(chan []byte, h.cfg.QueueSize), kicked: make(chan struct{}), subs: map[string]category{},
+		ctx: ctx, lastPing: time.Now().UnixNano()}
 	h.mu.Lock()
 	h.conns[c] = struct{}{}
 	h.mu.Unlock()
 	h.m.accepted.Inc()
 	defer h.drop(c)
 
-	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
-	defer cancel()
 	c.enqueue(control(Message{Type: "hello", Subject: p.Subject}))
-	go c.read(ctx)
-	c.write(ctx)
+	go c.read(c.ctx)
+	c.write()
 }
 
 // drop forgets c everywhere.
@@ -148,54 +164,53 @@ func (h *Hub) originAllowed(r *http.Request) bool {
 	return err == nil && strings.EqualFold(u.Host, r.Host)
 }
 
-// write sends queued parts, coalesced into frames, pings, re-authorizes,
-// and closes the socket when kicked.
-func (c *conn) write(ctx context.Context) {
-	ping := time.NewTicker(c.h.cfg.PingInterval)
-	defer ping.Stop()
-	buf := make([]byte, 0, 4096)
+// write sends queued frames, merging those that piled up, and closes the
+// socket when kicked. It waits on the queue alone (kick wakes it with a nil
+// frame); pings and stuck writes are the hub's watchdog's business.
+func (c *conn) write() {
+	var buf []byte // for merging, allocated the first time it is needed
 	for {
-		select { // being kicked goes before anything queued
-		case <-c.kicked:
+		if c.isKicked.Load() { // being kicked goes before anything queued
 			_ = c.ws.Close(c.code, c.reason)
 			return
-		default:
 		}
-		select {
-		case <-c.kicked:
-			_ = c.ws.Close(c.code, c.reason)
-			return
-		case <-ctx.Done():
-			_ = c.ws.CloseNow()
-			return
-		case <-ping.C:
-			go c.ping(ctx)
-		case p := <-c.q:
-			buf = append(buf[:0], '[')
-			buf = append(buf, p...)
+		f := <-c.q
+		if f == nil {
+			continue
+		}
+		// Queued frames are shared: one is written as it is; several that
+		// piled up are merged into one frame (one write).
+		out := f
+		if len(c.q) > 0 {
+			buf = append(buf[:0], f[:len(f)-1]...)
 		drain:
 			for len(buf) < maxFrame {
 				select {
-				case p := <-c.q:
-					buf = append(buf, ',')
-					buf = append(buf, p...)
+				case g := <-c.q:
+					if g != nil {
+						buf = append(buf, ',')
+						buf = append(buf, g[1:len(g)-1]...)
+					}
 				default:
 					break drain
 				}
 			}
 			buf = append(buf, ']')
-			wctx, cancel := context.WithTimeout(ctx, c.h.cfg.WriteTimeout)
-			err := c.ws.Write(wctx, websocket.MessageText, buf)
-			cancel()
-			if err != nil {
-				c.h.m.dropped.WithLabelValues("write_failed").Inc()
-				_ = c.ws.CloseNow()
-				return
-			}
-			c.h.m.frames.Inc()
-			if cap(buf) > maxFrame*2 {
-				buf = make([]byte, 0, 4096) // do not keep a burst's buffer forever
-			}
+			out = buf
+		}
+		// No context deadline per write (a timer and an AfterFunc each
+		// time): the hub's watchdog closes a write stuck too long.
+		c.writing.Store(time.Now().UnixNano())
+		err := c.ws.Write(context.Background(), websocket.MessageText, out)
+		c.writing.Store(0)
+		if err != nil {
+			c.h.m.dropped.WithLabelValues("write_failed").Inc()
+			_ = c.ws.CloseNow()
+			return
+		}
+		c.h.m.frames.Inc()
+		if cap(buf) > maxFrame*2 {
+			buf = nil // do not keep a burst's buffer forever
 		}
 	}
 }

@@ -17,11 +17,16 @@
 // plugin events; presence/read (viewer) gets presence updates only;
 // scores/read (moderator) adds score updates.
 //
-// Every message is encoded once and shared by all its recipients. Each
-// connection has a bounded queue; its writer coalesces whatever is queued
-// into one frame (a JSON array of messages). A connection whose queue is
-// full is closed with code 4008 and the reason, so one slow client never
-// slows the producer or anyone else.
+// Every message is encoded once. Each guild coalesces what arrives within
+// Config.FlushInterval (25 ms) into one frame (a JSON array of messages)
+// per audience, and that same buffer is queued to every subscriber, so the
+// cost per connection is about one write system call per window. Runs of
+// presence updates travel as compact presence batches (see PresenceTag).
+// Each connection has a bounded queue; its writer merges frames that piled
+// up into one write. A connection whose queue is full is closed with code
+// 4008 and the reason, so one slow client never slows the producer or
+// anyone else; a write stuck longer than WriteTimeout is closed by the
+// hub's watchdog.
 //
 // Resume: each guild keeps a replay buffer of its recent messages. A
 // subscription may name the last event id the client saw ("since"); the hub

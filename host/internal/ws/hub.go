@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -59,7 +60,7 @@ type Config struct {
 	// Origins may open cookie-authenticated connections besides the
 	// request's own origin (the API's CORS origins).
 	Origins []string
-	// QueueSize bounds each connection's queue of pending frames' parts
+	// QueueSize bounds each connection's queue of pending frames
 	// (default 256); overflowing it closes the connection.
 	QueueSize int
 	// ReplaySize is how many recent messages each guild keeps for resuming
@@ -74,8 +75,12 @@ type Config struct {
 	TicketTTL time.Duration
 	// MaxSubscriptions per connection (default 100).
 	MaxSubscriptions int
-	Registerer       prometheus.Registerer
-	Logger           *slog.Logger
+	// FlushInterval is each guild's coalescing window (default 25 ms): what
+	// arrives within it is encoded once per audience into one frame, and
+	// that frame is written to every subscriber. Negative sends at once.
+	FlushInterval time.Duration
+	Registerer    prometheus.Registerer
+	Logger        *slog.Logger
 }
 
 // feeds are the hub's subscriptions, made in New so that nothing published
@@ -100,15 +105,20 @@ type Hub struct {
 	conns  map[*conn]struct{}
 }
 
-// topic is one guild: its subscribers with what each may see, and the
-// replay buffer. One mutex orders delivery, replay and subscription, so a
-// subscriber never misses or doubles a message between replay and live.
+// topic is one guild: its subscribers with what each may see, the items
+// waiting for the end of the coalescing window, and the replay buffer. One
+// mutex orders flushing, replay and subscription, so a subscriber never
+// misses or doubles a message between replay and live: items enter the
+// replay buffer only when they are flushed to the subscribers.
 type topic struct {
-	mu   sync.Mutex
-	subs map[*conn]category
-	ring []item
-	head int // next slot to write
-	full bool
+	guildJSON []byte
+	mu        sync.Mutex
+	subs      map[*conn]category
+	pending   []item
+	armed     bool // a flush is scheduled
+	ring      []item
+	head      int // next slot to write
+	full      bool
 }
 
 // New returns a hub fed by b (stored events, score updates, plugin
@@ -134,6 +144,9 @@ func New(cfg Config, b *bus.Local) (*Hub, error) {
 	}
 	if cfg.MaxSubscriptions <= 0 {
 		cfg.MaxSubscriptions = 100
+	}
+	if cfg.FlushInterval == 0 {
+		cfg.FlushInterval = 25 * time.Millisecond
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -166,6 +179,7 @@ func (h *Hub) Run(ctx context.Context) {
 	if h.in.fanout != nil {
 		defer h.in.fanout()
 	}
+	go h.watchdog(ctx)
 	lost := func() {
 		h.m.busDropped.Set(float64(events.Dropped() + scores.Dropped() + plugins.Dropped()))
 	}
@@ -281,14 +295,16 @@ func (h *Hub) topic(guild string, create bool) *topic {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if t = h.topics[guild]; t == nil {
-		t = &topic{subs: map[*conn]category{}, ring: make([]item, h.cfg.ReplaySize)}
+		g, _ := json.Marshal(guild)
+		t = &topic{guildJSON: g, subs: map[*conn]category{}, ring: make([]item, h.cfg.ReplaySize)}
 		h.topics[guild] = t
 	}
 	return t
 }
 
-// Deliver appends items to the guild's replay buffer and queues them for
-// every subscriber allowed to see them. It never blocks on a connection.
+// Deliver queues items for the guild's subscribers: they are sent, and
+// enter the replay buffer, at the end of the guild's coalescing window. It
+// never blocks on a connection.
 func (h *Hub) Deliver(guild string, items []item) {
 	if len(items) == 0 {
 		return
@@ -296,6 +312,30 @@ func (h *Hub) Deliver(guild string, items []item) {
 	t := h.topic(guild, true)
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.pending = append(t.pending, items...)
+	h.m.delivered.Add(float64(len(items)))
+	if h.cfg.FlushInterval < 0 {
+		h.flushLocked(t)
+		return
+	}
+	if !t.armed {
+		t.armed = true
+		time.AfterFunc(h.cfg.FlushInterval, func() {
+			t.mu.Lock()
+			defer t.mu.Unlock()
+			h.flushLocked(t)
+		})
+	}
+}
+
+// flushLocked moves the pending items to the replay buffer and sends them:
+// one frame per audience, built once and shared by all its connections.
+func (h *Hub) flushLocked(t *topic) {
+	items := t.pending
+	t.pending, t.armed = nil, false
+	if len(items) == 0 {
+		return
+	}
 	for _, it := range items {
 		t.ring[t.head] = it
 		t.head++
@@ -303,41 +343,68 @@ func (h *Hub) Deliver(guild string, items []item) {
 			t.head, t.full = 0, true
 		}
 	}
-	h.m.delivered.Add(float64(len(items)))
-	// One encoded part per audience, shared by all its connections.
-	var parts [8][]byte
+	var frames [8][]byte
 	var built [8]bool
 	for c, mask := range t.subs {
 		if !built[mask] {
-			parts[mask], built[mask] = join(items, mask), true
+			frames[mask], built[mask] = frame(t.guildJSON, items, mask), true
 		}
-		if p := parts[mask]; p != nil {
-			c.enqueue(p)
+		if f := frames[mask]; f != nil {
+			c.enqueue(f)
 		}
 	}
 }
 
-// join encodes the items mask may see as the inside of a JSON array.
-func join(items []item, mask category) []byte {
-	n := 0
+// frame encodes the items mask may see as a JSON array (nil when none);
+// runs of compact items become presence batches. guild is JSON.
+func frame(guild []byte, items []item, mask category) []byte {
+	n := 1
 	for _, it := range items {
 		if it.Cat&mask != 0 {
-			n += len(it.Msg) + 1
+			n += len(it.Msg) + 24
 		}
 	}
-	if n == 0 {
+	if n == 1 {
 		return nil
 	}
-	out := make([]byte, 0, n)
+	out := make([]byte, 1, n+len(guild)+32)
+	out[0] = '['
+	var at0 int64
+	batch := false // inside a presence batch
 	for _, it := range items {
-		if it.Cat&mask != 0 {
-			if len(out) > 0 {
+		if it.Cat&mask == 0 {
+			continue
+		}
+		switch {
+		case it.Compact && !batch:
+			if len(out) > 1 {
+				out = append(out, ',')
+			}
+			at0, batch = it.At, true
+			out = append(out, `["`+PresenceTag+`",`...)
+			out = append(out, guild...)
+			out = append(out, ',')
+			out = strconv.AppendInt(out, at0, 10)
+		case !it.Compact && batch:
+			out = append(out, ']')
+			batch = false
+		}
+		if it.Compact {
+			out = append(out, ',', '[')
+			out = strconv.AppendInt(out, it.At-at0, 10)
+			out = append(out, ',')
+			out = append(out, it.Msg[1:]...) // past its '[', up to its ']'
+		} else {
+			if len(out) > 1 {
 				out = append(out, ',')
 			}
 			out = append(out, it.Msg...)
 		}
 	}
-	return out
+	if batch {
+		out = append(out, ']')
+	}
+	return append(out, ']')
 }
 
 // subscribe adds c to the guild's topic and, when since is set, queues what
@@ -371,8 +438,8 @@ func (h *Hub) subscribe(c *conn, guild string, mask category, since string) {
 		}
 	}
 	c.enqueue(control(Message{Type: "subscribed", GuildID: guild, Scope: scope, Replayed: new(len(send))}))
-	if p := join(send, mask); p != nil {
-		c.enqueue(p)
+	if f := frame(t.guildJSON, send, mask); f != nil {
+		c.enqueue(f)
 	}
 	h.m.replayed.Add(float64(len(send)))
 }
@@ -413,6 +480,39 @@ func (h *Hub) setMask(c *conn, guild string, mask category) {
 			t.subs[c] = mask
 		}
 		t.mu.Unlock()
+	}
+}
+
+// watchdog, until ctx ends, pings every connection each PingInterval and
+// closes those whose current write has taken longer than WriteTimeout
+// (their writer then ends).
+func (h *Hub) watchdog(ctx context.Context) {
+	tick := time.NewTicker(min(time.Second, h.cfg.WriteTimeout/4, h.cfg.PingInterval/2))
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			limit := now.Add(-h.cfg.WriteTimeout).UnixNano()
+			due := now.Add(-h.cfg.PingInterval).UnixNano()
+			var stuck []*conn
+			h.mu.RLock()
+			for c := range h.conns {
+				if w := c.writing.Load(); w != 0 && w < limit {
+					stuck = append(stuck, c)
+				}
+				if c.lastPing <= due {
+					c.lastPing = now.UnixNano()
+					go c.ping(c.ctx)
+				}
+			}
+			h.mu.RUnlock()
+			for _, c := range stuck {
+				h.m.dropped.WithLabelValues("write_timeout").Inc()
+				_ = c.ws.CloseNow()
+			}
+		}
 	}
 }
 

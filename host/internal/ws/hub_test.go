@@ -173,13 +173,74 @@ func (c *client) next() Message {
 		if typ != websocket.MessageText {
 			c.t.Fatalf("frame type %v", typ)
 		}
-		if err := json.Unmarshal(data, &c.in); err != nil {
+		ms, err := decodeFrame(data)
+		if err != nil {
 			c.t.Fatalf("frame %s: %v", data, err)
 		}
+		c.in = ms
 	}
 	m := c.in[0]
 	c.in = c.in[1:]
 	return m
+}
+
+// decodeFrame reads a frame as a client does: objects are messages, arrays
+// tagged "p" presence batches, expanded to full presence messages.
+func decodeFrame(data []byte) ([]Message, error) {
+	var raws []json.RawMessage
+	if err := json.Unmarshal(data, &raws); err != nil {
+		return nil, err
+	}
+	status := map[byte]event.Status{'o': event.StatusOnline, 'i': event.StatusIdle, 'd': event.StatusDND, 'f': event.StatusOffline, '-': ""}
+	out := make([]Message, 0, len(raws))
+	for _, raw := range raws {
+		if len(raw) == 0 || raw[0] != '[' {
+			var m Message
+			if err := json.Unmarshal(raw, &m); err != nil {
+				return nil, err
+			}
+			out = append(out, m)
+			continue
+		}
+		var f []json.RawMessage
+		if err := json.Unmarshal(raw, &f); err != nil {
+			return nil, err
+		}
+		var tag, guild string
+		var at0 int64
+		if len(f) < 4 {
+			return nil, fmt.Errorf("presence batch %s: %d fields", raw, len(f))
+		}
+		for i, dst := range []any{&tag, &guild, &at0} {
+			if err := json.Unmarshal(f[i], dst); err != nil {
+				return nil, fmt.Errorf("presence batch %s: field %d: %w", raw, i, err)
+			}
+		}
+		if tag != PresenceTag {
+			return nil, fmt.Errorf("presence batch %s: unknown tag", raw)
+		}
+		for _, tu := range f[3:] {
+			var dt int64
+			var id, user, st string
+			var tuple []json.RawMessage
+			if err := json.Unmarshal(tu, &tuple); err != nil || len(tuple) != 4 {
+				return nil, fmt.Errorf("presence %s: %v", tu, err)
+			}
+			for i, dst := range []any{&dt, &id, &user, &st} {
+				if err := json.Unmarshal(tuple[i], dst); err != nil {
+					return nil, fmt.Errorf("presence %s: field %d: %w", tu, i, err)
+				}
+			}
+			if len(st) != 4 {
+				return nil, fmt.Errorf("presence %s: status %q", tu, st)
+			}
+			p := event.Presence{Status: status[st[0]], ClientStatus: event.ClientStatus{Desktop: status[st[1]], Mobile: status[st[2]], Web: status[st[3]]}}
+			at := time.UnixMilli(at0 + dt).UTC()
+			data, _ := json.Marshal(p)
+			out = append(out, Message{Type: "event", GuildID: guild, ID: id, Kind: string(event.KindPresenceUpdate), At: &at, UserID: user, Data: data})
+		}
+	}
+	return out, nil
 }
 
 func (c *client) send(m ClientMessage) {
@@ -533,5 +594,69 @@ func TestRedisFanout(t *testing.T) {
 	}
 	if _, resp, err := dial(t, w1.url()+"?ticket="+tk, nil); err == nil || resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("ticket reused: %v", err)
+	}
+}
+
+func TestPresenceIsCompact(t *testing.T) {
+	w := newWorld(t, Config{})
+	c := mustDial(t, w, "mod")
+	c.subscribe(guildA, "")
+	p1, p2, p4 := presence("p1"), presence("p2"), presence("p4")
+	p1.At = t0.Add(1234 * time.Millisecond)
+	p2.Data = &event.Presence{Status: event.StatusDND, ClientStatus: event.ClientStatus{Desktop: event.StatusDND, Web: event.StatusIdle}}
+	p4.Data = &event.Presence{Status: "streaming"} // no letter: the full form
+	// One publish: one frame, where the message splits the presence run.
+	w.bus.Publish(context.Background(), []event.Event{p1, p2, message("m3", "hi"), p4})
+	want := []struct {
+		id, kind string
+		at       time.Time
+		p        event.Presence
+	}{
+		{"p1", "presence.update", p1.At, event.Presence{Status: event.StatusOnline, ClientStatus: event.ClientStatus{Mobile: event.StatusOnline}}},
+		{"p2", "presence.update", t0, event.Presence{Status: event.StatusDND, ClientStatus: event.ClientStatus{Desktop: event.StatusDND, Web: event.StatusIdle}}},
+		{"m3", "message.create", t0, event.Presence{}},
+		{"p4", "presence.update", t0, event.Presence{Status: "streaming"}},
+	}
+	for _, wm := range want {
+		m := c.next()
+		if m.ID != wm.id || m.Kind != wm.kind || m.GuildID != guildA || m.UserID != alice || !m.At.Equal(wm.at) {
+			t.Fatalf("got %+v, want %+v", m, wm)
+		}
+		if wm.kind == "presence.update" {
+			var p event.Presence
+			if err := json.Unmarshal(m.Data, &p); err != nil || p.Status != wm.p.Status || p.ClientStatus != wm.p.ClientStatus {
+				t.Fatalf("%s: presence %s, want %+v", m.ID, m.Data, wm.p)
+			}
+		}
+	}
+	it, err := eventItem(p1)
+	if err != nil || !it.Compact {
+		t.Fatalf("%+v %v", it, err)
+	}
+	full, _ := eventItem(p4)
+	if len(it.Msg)*2 > len(full.Msg) {
+		t.Errorf("compact presence is %d bytes (%s), the full message %d", len(it.Msg), it.Msg, len(full.Msg))
+	}
+}
+
+// TestStuckWriteIsClosed: a client that stops reading blocks its writer
+// once the socket buffers are full; the watchdog closes it.
+func TestStuckWriteIsClosed(t *testing.T) {
+	w := newWorld(t, Config{QueueSize: 1 << 20, WriteTimeout: 200 * time.Millisecond, FlushInterval: -1})
+	c := mustDial(t, w, "mod")
+	c.subscribe(guildA, "")
+	big := json.RawMessage(`{"type":"event","data":"` + strings.Repeat("x", 256<<10) + `"}`)
+	for i := 0; metric(t, w.reg, "spywatcher_ws_dropped_total", "write_timeout") == 0; i++ {
+		if i > 1_000_000 {
+			t.Fatal("the stuck connection was never closed")
+		}
+		w.hub.Deliver(guildA, []item{{ID: fmt.Sprint(i), Cat: catEvents, Msg: big}})
+		time.Sleep(time.Millisecond)
+	}
+	for i := 0; w.hub.Connections() > 0; i++ { // the writer ends, the connection is dropped
+		if i > 10_000 {
+			t.Fatal("the closed connection was never dropped")
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

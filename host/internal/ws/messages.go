@@ -23,7 +23,9 @@ const (
 	KindPlugin      = "plugin.event"
 )
 
-// Message is one server message. A frame is a JSON array of them.
+// Message is one server message. A frame is a JSON array of them; a
+// presence update, the high-rate kind, is sent in its compact form instead
+// (see presenceItem).
 //
 // type "event" carries an event, a score update (kind "score.update") or a
 // plugin event (kind "plugin.event"), each with its id. Control types:
@@ -58,9 +60,13 @@ type ClientMessage struct {
 // item is one encoded message and who may see it; batch is a guild's items
 // as they travel (through Redis too).
 type item struct {
-	ID  string          `json:"id"`
-	Cat category        `json:"c"`
-	Msg json.RawMessage `json:"m"`
+	ID  string   `json:"id"`
+	Cat category `json:"c"`
+	// Msg is the message; for a Compact one (a presence update) its tuple
+	// in a presence batch without dt, with At its time (Unix ms).
+	Msg     json.RawMessage `json:"m"`
+	Compact bool            `json:"p,omitempty"`
+	At      int64           `json:"a,omitempty"`
 }
 
 type batch struct {
@@ -71,6 +77,11 @@ type batch struct {
 // eventItem encodes a stored event for the dashboard: message content is
 // never sent (only metadata), since the stream is not a message log.
 func eventItem(ev event.Event) (item, error) {
+	if p, ok := ev.Data.(*event.Presence); ok && ev.Kind == event.KindPresenceUpdate {
+		if it, ok := presenceItem(ev, p); ok {
+			return it, nil
+		}
+	}
 	data := ev.Data
 	switch d := data.(type) {
 	case *event.MessageCreate:
@@ -100,6 +111,39 @@ func eventItem(ev event.Event) (item, error) {
 	return item{ID: ev.ID, Cat: cat, Msg: b}, nil
 }
 
+// PresenceTag opens a presence batch, the compact form of a run of
+// presence updates (the high-rate kind, most of the stream) in a frame:
+//
+//	["p", guild_id, at0, [dt, id, user_id, "sdmw"], ...]
+//
+// at0 is the first update's time in Unix milliseconds and dt each one's
+// offset from it (ms). "sdmw" is four letters, the status and the status on
+// desktop, mobile and web: o online, i idle, d dnd, f offline, - absent.
+// An update is about a third of the size of its full message (activities
+// and the user object are left out: the dashboard shows the status only).
+const PresenceTag = "p"
+
+var statusLetters = map[event.Status]byte{event.StatusOnline: 'o', event.StatusIdle: 'i', event.StatusDND: 'd', event.StatusOffline: 'f', "": '-'}
+
+// presenceItem encodes a presence update for a presence batch: Msg is
+// ["id","user_id","sdmw"], valid JSON so that it crosses the fan-out; dt is
+// put in front when the batch is built. An update with a status without a letter keeps the full form.
+func presenceItem(ev event.Event, p *event.Presence) (item, bool) {
+	var st [4]byte
+	for i, s := range []event.Status{p.Status, p.ClientStatus.Desktop, p.ClientStatus.Mobile, p.ClientStatus.Web} {
+		l, ok := statusLetters[s]
+		if !ok {
+			return item{}, false
+		}
+		st[i] = l
+	}
+	b, err := json.Marshal([]string{ev.ID, ev.UserID, string(st[:])})
+	if err != nil {
+		return item{}, false
+	}
+	return item{ID: ev.ID, Cat: catPresence, At: ev.At.UnixMilli(), Compact: true, Msg: b}, true
+}
+
 func scoreItem(s bus.ScoreUpdate) (item, error) {
 	raw, err := json.Marshal(s)
 	if err != nil {
@@ -126,7 +170,8 @@ func pluginItem(p bus.PluginEvent) (item, error) {
 	return item{ID: p.ID, Cat: catEvents, Msg: b}, nil
 }
 
+// control encodes a control message as a frame of its own.
 func control(m Message) []byte {
-	b, _ := json.Marshal(m) // a Message always encodes
+	b, _ := json.Marshal([]Message{m}) // a Message always encodes
 	return b
 }
