@@ -83,7 +83,7 @@ build-ui: web ## build bin/spywatcher with the dashboard embedded (-tags webui)
 web-test: ## the dashboard's component tests (Vitest)
 	cd web && npm ci --no-audit --no-fund && npx vitest run
 
-e2e: build-ui ## end-to-end: headless Chromium against a simulated host; screenshots in web/e2e/screenshots/
+e2e: build-ui plugins ## end-to-end: headless Chromium against a simulated host running the first-party plugins; screenshots in web/e2e/screenshots/
 	GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -o web/e2e/.data/plugin.wasm ./host/internal/plugin/testdata/guests/good
 	cd web && node e2e/run.mjs
 

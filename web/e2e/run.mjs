@@ -24,10 +24,14 @@ const user = "e2e-admin", password = "correct horse battery staple";
 execFileSync(bin, ["user", "create", "--admin", "--data-dir", dir, user], { input: password + "\n", stdio: ["pipe", "inherit", "inherit"] });
 
 const host = spawn(bin, ["serve", "--simulate", "--addr", `127.0.0.1:${port}`, "--data-dir", dir, "--simulate-members", "150",
-  "--simulate-history", "6h", "--simulate-speed", "20000", "--admin-token", "e2e-admin-token-0123456789"], { stdio: ["ignore", "pipe", "pipe"] });
+  "--simulate-history", "6h", "--simulate-speed", "20000", "--admin-token", "e2e-admin-token-0123456789",
+  // The first-party plugins (make plugins), scorers included: enabled and granted in the simulated guild.
+  "--plugins-dir", root + "bin/plugins", "--score-interval", "10m"], { stdio: ["ignore", "pipe", "pipe"] });
 let log = "";
 host.stdout.on("data", (d) => (log += d));
 host.stderr.on("data", (d) => (log += d));
+const auth = { Authorization: "Bearer e2e-admin-token-0123456789" };
+const getJSON = async (path) => { const r = await fetch(base + "/api/v1" + path, { headers: auth }); if (!r.ok) throw new Error(`GET ${path}: ${r.status} ${await r.text()}`); return r.json(); };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const fail = (msg) => { console.error("E2E FAILED:", msg, "\n--- host log (tail) ---\n" + log.slice(-3000)); host.kill(); process.exit(1); };
 
@@ -70,7 +74,9 @@ const ctx = await browser.newContext({ viewport: { width: 1360, height: 900 } })
 const page = await ctx.newPage();
 const errors = [];
 page.on("pageerror", (e) => errors.push(String(e)));
-page.on("console", (m) => m.type() === "error" && !/status of 40[14]/.test(m.text()) && errors.push(m.text()));
+// A 400 is an error only where the run does not provoke one on purpose.
+let expect400 = false;
+page.on("console", (m) => m.type() === "error" && !/status of 40[14]/.test(m.text()) && !(expect400 && /status of 400/.test(m.text())) && errors.push(m.text()));
 const shot = async (name) => { await sleep(400); await page.screenshot({ path: `${shots}/${name}.png`, fullPage: true }); console.log("screenshot", name); };
 const step = async (name, fn) => { try { await fn(); console.log("ok  ", name); } catch (e) { await page.screenshot({ path: `${shots}/FAILED-${name.replace(/\W+/g, "-")}.png`, fullPage: true }); fail(`${name}: ${e.message}`); } };
 
@@ -92,7 +98,6 @@ try {
     const loaded = await page.evaluate(() => performance.getEntriesByType("navigation").length);
     const first = await page.getByTestId("online-count").textContent();
     // Bring three offline members online on mobile through the ingest API.
-    const auth = { Authorization: "Bearer e2e-admin-token-0123456789" };
     const off = await (await fetch(`${base}/api/v1/guilds/${guild}/members?status=offline&limit=3`, { headers: auth })).json();
     const now = new Date().toISOString();
     const evs = off.members.map((m, i) => ({ id: `e2e-presence-${Date.now()}-${i}`, kind: "presence.update", guild_id: guild, user_id: m.user_id, at: now,
@@ -106,20 +111,72 @@ try {
     if (after !== loaded) throw new Error("the page reloaded");
     await shot("03-overview");
   });
+  await step("scores are computed", async () => {
+    // Score the simulated guild now rather than wait for the schedule.
+    const r = await fetch(`${base}/api/v1/guilds/${guild}/scores/recompute`, { method: "POST", headers: auth });
+    if (r.status !== 202) throw new Error("recompute: " + r.status + " " + (await r.text()));
+    for (let i = 0; ; i++) {
+      const l = await getJSON(`/guilds/${guild}/scores`);
+      if ((l.scorers ?? []).length >= 3 && l.scorers.every((s) => s.last_run?.finished_at && s.last_run.members > 0)) break;
+      if (i > 150) throw new Error("scorers did not finish: " + JSON.stringify(l));
+      await sleep(200);
+    }
+  });
   await step("members and a member", async () => {
     await page.getByRole("link", { name: "Members", exact: true }).click();
     await page.getByRole("table").waitFor();
     await page.getByLabel("Sort by").selectOption("messages");
     await page.getByRole("table").locator("tbody tr").first().waitFor();
+    // The score column shows the chosen scorer's real scores.
+    const scorer = await page.getByLabel("Score", { exact: true }).inputValue();
+    const ranked = await getJSON(`/guilds/${guild}/scores?scorer=${scorer}&limit=500`);
+    if (!ranked.items?.length) throw new Error("no scores for " + scorer);
+    await page.getByRole("columnheader", { name: /score/ }).waitFor();
+    const firstRow = page.getByRole("table").locator("tbody tr").first();
+    const href = await firstRow.locator("a").first().getAttribute("href");
+    const uid = href.split("/").pop();
+    const want = ranked.items.find((s) => s.user_id === uid);
+    if (want) await firstRow.getByText(want.score.toFixed(1), { exact: true }).waitFor();
     await shot("04-members");
-    await page.getByRole("table").locator("tbody tr a").first().click();
+    await firstRow.locator("a").first().click();
     await page.getByText("Online time by client").waitFor();
     await page.getByText("Timeline").waitFor();
+    // Scores with their factors, as the member's scores endpoint has them.
+    const ms = await getJSON(`/guilds/${guild}/members/${uid}/scores`);
+    if (!ms.scorers?.length) throw new Error("member has no scores");
+    for (const s of ms.scorers) {
+      const block = page.getByTestId(`score-${s.scorer}`);
+      await block.waitFor();
+      await block.getByText(s.score.toFixed(1)).first().waitFor();
+      for (const f of s.factors ?? []) await block.getByText(f.name.replace(/_/g, " "), { exact: false }).first().waitFor();
+    }
     await shot("05-member");
   });
   await step("analytics", async () => {
     await page.getByRole("link", { name: "Analytics" }).click();
     await page.getByText("Guild heatmap").waitFor();
+    // Heatmap cells carry the API's numbers: 7 × 24 of them. The simulator
+    // keeps sending, so a cell may only grow between the two reads.
+    const hmBefore = await getJSON(`/guilds/${guild}/analytics/heatmap?metric=messages`);
+    const cells = page.getByTestId("heatmap").locator("td[data-value]");
+    await cells.first().waitFor();
+    const shown = await cells.evaluateAll((tds) => tds.map((td) => Number(td.getAttribute("data-value"))));
+    const hmAfter = await getJSON(`/guilds/${guild}/analytics/heatmap?metric=messages`);
+    if (shown.length !== 168) throw new Error("heatmap cells: " + shown.length);
+    const b = hmBefore.cells.flat(), a = hmAfter.cells.flat();
+    if (!b.some((v) => v > 0)) throw new Error("the simulated guild has no messages in its heatmap");
+    const off = shown.findIndex((v, i) => v < b[i] || v > a[i]);
+    if (off >= 0) throw new Error(`heatmap cell ${off} shows ${shown[off]}, the API has ${b[off]}..${a[off]}`);
+    // Role drift from the simulator's role changes, and the leaderboard.
+    const rd = await getJSON(`/guilds/${guild}/analytics/roles`);
+    if ((rd.gained ?? []).length + (rd.lost ?? []).length === 0) throw new Error("the simulated guild has no role drift");
+    await page.getByTestId("role-drift").locator(".recharts-bar-rectangle").first().waitFor();
+    await page.getByText("Members changed").waitFor();
+    await page.getByTestId("leaderboard").locator("li").first().waitFor();
+    await page.getByLabel("Heatmap metric").selectOption("presence");
+    await page.getByTestId("heatmap").and(page.locator('[aria-label*="presence"]')).waitFor();
+    await page.getByLabel("Heatmap metric").selectOption("messages");
+    await page.getByTestId("heatmap").and(page.locator('[aria-label*="messages"]')).waitFor();
     await shot("06-analytics");
   });
   await step("install, enable and grant a plugin", async () => {
@@ -167,7 +224,33 @@ try {
     await shot("13-audit");
     await page.getByRole("link", { name: "Guild settings" }).click();
     await page.getByText("Dashboard access").waitFor();
+    // The privacy form shows the real settings, and a change is saved.
+    const before = await getJSON(`/guilds/${guild}/settings`);
+    if ((await page.getByLabel("Track typing").isChecked()) !== before.tracking.typing) throw new Error("typing switch does not match");
+    if ((await page.getByLabel("events", { exact: true }).inputValue()) !== String(before.retention.events_days)) throw new Error("events retention does not match");
+    // An invalid time zone is refused with the server's message.
+    expect400 = true;
+    await page.getByLabel("Time zone (heatmaps and daily totals)").fill("Mars/Olympus");
+    await page.getByRole("button", { name: "Save", exact: true }).first().click();
+    await page.getByText(/IANA time zone/).waitFor();
+    await sleep(300);
+    expect400 = false;
+    await page.getByLabel("Time zone (heatmaps and daily totals)").fill(before.timezone);
+    await page.getByLabel("Track typing").setChecked(!before.tracking.typing);
+    await page.getByLabel("events", { exact: true }).fill("45");
+    await page.getByLabel("Time zone (heatmaps and daily totals)").fill("Europe/Paris");
+    await page.getByLabel("Delete on leave").setChecked(!before.delete_on_leave);
+    await page.getByRole("button", { name: "Save", exact: true }).first().click();
+    await page.getByText("Settings saved.").waitFor();
     await shot("14-settings");
+    const after = await getJSON(`/guilds/${guild}/settings`);
+    if (after.tracking.typing === before.tracking.typing || after.retention.events_days !== 45 || after.timezone !== "Europe/Paris" || after.delete_on_leave === before.delete_on_leave)
+      throw new Error("the change was not saved: " + JSON.stringify(after));
+    if (after.tracking.presence !== before.tracking.presence || after.tracking.members !== before.tracking.members || after.retention.presence_days !== before.retention.presence_days)
+      throw new Error("fields not changed were changed: " + JSON.stringify(after));
+    await page.reload();
+    await page.getByLabel("events", { exact: true }).waitFor();
+    if ((await page.getByLabel("events", { exact: true }).inputValue()) !== "45") throw new Error("the saved value is not shown after a reload");
   });
   await step("dark mode and a small screen", async () => {
     await page.goto(`${base}/guilds/${guild}`);

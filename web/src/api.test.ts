@@ -41,3 +41,22 @@ test("builds the WebSocket URL from the page's origin", () => {
   expect(wsURL("/api/v1/ws?ticket=t", { protocol: "https:", host: "dash.example" } as Location)).toBe("wss://dash.example/api/v1/ws?ticket=t");
   expect(wsURL("/api/v1/ws", { protocol: "http:", host: "127.0.0.1:8080" } as Location)).toBe("ws://127.0.0.1:8080/api/v1/ws");
 });
+
+test("score and analytics helpers take the real shapes and odd ones", async () => {
+  const { defaultScorer, heatmapCells, factorValue, list, scorerLabel } = await import("./api");
+  expect(defaultScorer({ scorers: [{ scorer: "a", active: false }, { scorer: "b", active: true, last_run: { members: 0 } as never }, { scorer: "c", active: true, last_run: { members: 5 } as never }] })).toBe("c");
+  expect(defaultScorer({ scorers: [{ scorer: "a", active: false }, { scorer: "b", active: true }] })).toBe("b");
+  expect(defaultScorer({ scorers: null as never })).toBe("");
+  expect(defaultScorer(undefined)).toBe("");
+  expect(scorerLabel("suspicion-score")).toBe("Suspicion");
+  expect(factorValue(true)).toBe("yes");
+  expect(factorValue(7.94)).toBe("7.9");
+  expect(factorValue(416)).toBe("416");
+  expect(factorValue(undefined)).toBe("");
+  expect(list(null)).toEqual([]);
+  const c = heatmapCells({ timezone: "UTC", from: "", to: "", metric: "messages", cells: [[1, 2], null as never], max: 2 });
+  expect(c).toHaveLength(7);
+  expect(c.every((r) => r.length === 24)).toBe(true);
+  expect(c[0].slice(0, 3)).toEqual([1, 2, 0]);
+  expect(heatmapCells(undefined).flat().every((v) => v === 0)).toBe(true);
+});

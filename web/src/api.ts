@@ -88,12 +88,70 @@ export type JSONSchema = {
   type?: string | string[]; title?: string; description?: string; properties?: Record<string, JSONSchema>; required?: string[];
   enum?: unknown[]; default?: unknown; minimum?: number; maximum?: number; items?: JSONSchema; format?: string;
 };
-export type Factor = { name: string; contribution: number; value?: number };
-export type ScoreItem = { user_id: string; name?: string; score: number; factors?: Factor[]; explanation?: string };
-export type ScorePage = { scorer: string; computed_at?: string; items: ScoreItem[]; next_cursor?: string };
-export type MemberScores = { scorers: { scorer: string; score: number; factors?: Factor[]; explanation?: string; computed_at?: string; history?: { at: string; score: number }[] }[] };
-export type Heatmap = { timezone: string; from: string; to: string; metric: string; cells: number[][]; max: number };
-export type RoleDrift = { from: string; to: string; gained: { role_id: string; name?: string; count: number }[]; lost: { role_id: string; name?: string; count: number }[]; churn_rate: number; members_changed: number; timeline: { at: string; user_id: string; role_id: string; change: string }[] };
-export type PresenceDays = { days: { date: string; online_seconds: number; multi_client_seconds: number; by_client: { desktop: number; mobile: number; web: number } }[] };
-export type GuildSettings = { timezone: string; tracking: { presence: boolean; messages: boolean; typing: boolean; voice: boolean }; retention: Record<string, number> };
+// Scores (GET /guilds/{g}/scores, /members/{u}/scores). A factor's value
+// is whatever the scorer reported: a number, a flag, or nothing.
+export type Factor = { name: string; contribution: number; value?: number | boolean | string | null };
+export type ScoreRun = { run_id: string; scorer: string; version?: string; cause: string; from: string; to: string; started_at: string; finished_at?: string; members: number; error?: string };
+// GET /scores without ?scorer= lists the guild's scorers.
+export type ScorerStatus = { scorer: string; active: boolean; last_run?: ScoreRun };
+export type ScorerList = { scorers: ScorerStatus[] };
+export type ScoreItem = { user_id: string; name?: string; score: number; factors?: Factor[] | null; explanation?: string };
+// GET /scores?scorer=ID ranks the members, highest first.
+export type ScorePage = { scorer: string; computed_at?: string | null; items: ScoreItem[] | null; next_cursor?: string };
+export type MemberScore = { scorer: string; user_id?: string; name?: string; score: number; factors?: Factor[] | null; explanation?: string; computed_at?: string; history?: { at: string; score: number }[] | null };
+export type MemberScores = { user_id?: string; scorers: MemberScore[] | null };
+export const heatmapMetrics = ["messages", "presence", "typing"] as const;
+export type Heatmap = { timezone: string; from: string; to: string; metric: string; user_id?: string; cells: number[][] | null; max: number };
+export type RoleCount = { role_id: string; name?: string; count: number };
+export type RoleEvent = { at: string; user_id: string; role_id: string; change: "gained" | "lost" | string };
+export type RoleDrift = { from: string; to: string; user_id?: string; gained: RoleCount[] | null; lost: RoleCount[] | null; churn_rate: number; members_changed: number; timeline: RoleEvent[] | null; next_cursor?: string };
+export type PresenceDays = { timezone?: string; from?: string; to?: string; days: { date: string; online_seconds: number; multi_client_seconds: number; by_client?: Partial<Record<"desktop" | "mobile" | "web", number>> | null }[] | null };
+// GET/PUT /guilds/{g}/settings (privacy.go). PUT takes any subset.
+export const trackingKinds = ["presence", "messages", "typing", "voice", "members"] as const;
+export type Tracking = Record<(typeof trackingKinds)[number], boolean>;
+export const retentionKinds = ["events_days", "presence_days", "messages_days", "scores_days", "plugin_data_days", "aggregates_days"] as const;
+export type Retention = Record<(typeof retentionKinds)[number], number>;
+export type GuildSettings = {
+  guild_id?: string; configured?: boolean; timezone: string; tracking: Partial<Tracking>; retention: Partial<Retention>; delete_on_leave?: boolean;
+  removal_requested_at?: string; removal_due_at?: string; updated_by?: string; updated_at?: string;
+};
+export type SettingsPatch = { timezone?: string; tracking?: Partial<Tracking>; retention?: Partial<Retention>; delete_on_leave?: boolean };
+
+// list returns v when it is an array, else an empty one: the pages render
+// whatever the server sends without crashing on a missing field.
+export function list<T>(v: T[] | null | undefined): T[] {
+  return Array.isArray(v) ? v : [];
+}
+
+// num returns v when it is a finite number, else undefined.
+export function num(v: unknown): number | undefined {
+  return typeof v === "number" && Number.isFinite(v) ? v : undefined;
+}
+
+// defaultScorer picks the scorer a page shows first: an active one that
+// has scored members, else any active one, else the first listed.
+export function defaultScorer(l: ScorerList | undefined): string {
+  const s = list(l?.scorers);
+  return (s.find((x) => x.active && (x.last_run?.members ?? 0) > 0) ?? s.find((x) => x.active) ?? s[0])?.scorer ?? "";
+}
+
+// scorerLabel turns "ghost-score" into "Ghost".
+export function scorerLabel(id: string): string {
+  const b = id.replace(/-score$/, "").replace(/[-_]/g, " ");
+  return b.charAt(0).toUpperCase() + b.slice(1);
+}
+
+// factorValue renders a factor's raw value, or "" when it has none.
+export function factorValue(v: Factor["value"]): string {
+  if (typeof v === "boolean") return v ? "yes" : "no";
+  if (typeof v === "number") return Number.isInteger(v) ? String(v) : v.toFixed(1);
+  if (typeof v === "string") return v;
+  return "";
+}
+
+// heatmapCells returns 7 rows of 24 numbers whatever came back.
+export function heatmapCells(h: Heatmap | undefined): number[][] {
+  const rows = list(h?.cells);
+  return Array.from({ length: 7 }, (_, d) => Array.from({ length: 24 }, (_, hr) => num(list(rows[d])[hr]) ?? 0));
+}
 export type GuildAccess = { guild_id: string; member_access: boolean; moderator_roles: string[]; updated_at?: string };

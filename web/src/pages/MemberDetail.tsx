@@ -1,7 +1,7 @@
 import { Link, useParams } from "react-router-dom";
 import { useQuery } from "@tanstack/react-query";
-import { Bar, BarChart, CartesianGrid, Legend, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from "recharts";
-import { api, type Event, type Heatmap, type MemberProfile, type MemberScores, type PresenceDays, type RoleDrift } from "../api";
+import { Bar, BarChart, Legend, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from "recharts";
+import { api, factorValue, list, num, scorerLabel, type Event, type Heatmap, type MemberProfile, type MemberScore, type MemberScores, type PresenceDays, type RoleDrift } from "../api";
 import { Badge, Card, clientColors, Empty, ErrorState, fmtAgo, fmtDuration, fmtTime, PageHeader, Skeleton, Stat, StatusDot } from "../components/ui";
 import { EventRow } from "../components/EventRow";
 import { HeatmapGrid } from "../components/Heatmap";
@@ -16,6 +16,10 @@ export default function MemberDetail() {
   const roles = useQuery({ queryKey: ["roles", guild, user], queryFn: () => api<RoleDrift>(`${base}/analytics/roles?user=${user}`), retry: false });
   const scores = useQuery({ queryKey: ["mscores", guild, user], queryFn: () => api<MemberScores>(`${base}/members/${user}/scores`), retry: false });
   const m = profile.data;
+  const days = list(presence.data?.days);
+  const scorerRows = list(scores.data?.scorers);
+  const roleEvents = list(roles.data?.timeline);
+  const events = list(timeline.data?.events);
   const pres = m?.stats?.presence ?? {};
   return (
     <>
@@ -30,7 +34,7 @@ export default function MemberDetail() {
             title={m.nick || m.name || m.username || m.user_id}
             subtitle={
               <span className="flex flex-wrap items-center gap-2">
-                <StatusDot status={m.status} /> {m.status ?? "offline"} · {m.user_id} · account {m.account_age_days} days old
+                <StatusDot status={m.status} /> {m.status ?? "offline"} · {m.user_id} · account {num(m.account_age_days) ?? "?"} days old
                 {m.bot && <Badge tone="blue">bot</Badge>}
                 {m.banned && <Badge tone="red">banned</Badge>}
                 {m.left_at && <Badge>left {fmtTime(m.left_at)}</Badge>}
@@ -38,7 +42,7 @@ export default function MemberDetail() {
             }
           />
           <div className="grid grid-cols-2 gap-4 lg:grid-cols-4">
-            <Stat label="Messages (30 d)" value={m.stats.messages} />
+            <Stat label="Messages (30 d)" value={num(m.stats?.messages) ?? 0} />
             <Stat label="Joined" value={m.joined_at ? new Date(m.joined_at).toLocaleDateString() : "—"} />
             <Stat label="Last seen" value={m.status === "online" ? "now" : fmtAgo(m.last_seen)} />
             <Stat label="Roles" value={m.roles?.length ?? 0} />
@@ -57,10 +61,10 @@ export default function MemberDetail() {
                   );
                 })}
               </ul>
-              {presence.data && presence.data.days.length > 0 && (
+              {days.some((d) => d.online_seconds > 0) && (
                 <div className="mt-5 h-48" role="img" aria-label="Online hours per day by client">
                   <ResponsiveContainer>
-                    <BarChart data={presence.data.days.map((d) => ({ date: d.date.slice(5), desktop: d.by_client.desktop / 3600, mobile: d.by_client.mobile / 3600, web: d.by_client.web / 3600 }))}>
+                    <BarChart data={days.map((d) => ({ date: String(d.date ?? "").slice(5), desktop: (d.by_client?.desktop ?? 0) / 3600, mobile: (d.by_client?.mobile ?? 0) / 3600, web: (d.by_client?.web ?? 0) / 3600 }))}>
                       <XAxis dataKey="date" tick={{ fontSize: 11, fill: "#64748b" }} />
                       <YAxis tick={{ fontSize: 11, fill: "#64748b" }} unit="h" />
                       <Tooltip formatter={(v: number) => `${v.toFixed(1)} h`} />
@@ -75,24 +79,9 @@ export default function MemberDetail() {
             <Card title="Scores">
               {scores.isLoading && <Skeleton />}
               {scores.error && <ErrorState error={scores.error} what="Scores" />}
-              {scores.data && scores.data.scorers.length === 0 && <Empty>No scorer has scored this member yet.</Empty>}
-              <div className="space-y-5">
-                {scores.data?.scorers.map((s) => (
-                  <div key={s.scorer}>
-                    <div className="flex items-baseline justify-between"><h3 className="font-medium capitalize">{s.scorer}</h3><span className="text-xl font-semibold tabular-nums">{s.score.toFixed(2)}</span></div>
-                    {s.explanation && <p className="text-sm muted">{s.explanation}</p>}
-                    <ul className="mt-2 space-y-1 text-sm">
-                      {s.factors?.map((f) => (
-                        <li key={f.name} className="flex justify-between gap-2"><span>{f.name}{f.value !== undefined && <span className="muted"> ({f.value})</span>}</span><span className={`tabular-nums ${f.contribution >= 0 ? "text-rose-600 dark:text-rose-400" : "text-emerald-600"}`}>{f.contribution >= 0 ? "+" : ""}{f.contribution.toFixed(2)}</span></li>
-                      ))}
-                    </ul>
-                    {s.history && s.history.length > 1 && (
-                      <div className="mt-2 h-24" role="img" aria-label={`${s.scorer} score trend`}>
-                        <ResponsiveContainer><LineChart data={s.history}><XAxis dataKey="at" hide /><YAxis hide domain={[0, "auto"]} /><Tooltip labelFormatter={(l) => fmtTime(String(l))} /><Line dataKey="score" stroke="#d946ef" dot={false} strokeWidth={2} /></LineChart></ResponsiveContainer>
-                      </div>
-                    )}
-                  </div>
-                ))}
+              {scores.data && scorerRows.length === 0 && <Empty>No scorer has scored this member yet.</Empty>}
+              <div className="space-y-6" data-testid="member-scores">
+                {scorerRows.map((s) => <ScoreBlock key={s.scorer} s={s} />)}
               </div>
             </Card>
             <Card title="Personal heatmap">
@@ -103,10 +92,10 @@ export default function MemberDetail() {
             <Card title="Role changes">
               {roles.isLoading && <Skeleton />}
               {roles.error && <ErrorState error={roles.error} what="Role drift" />}
-              {roles.data && roles.data.timeline.length === 0 && <Empty>No role changed in this window.</Empty>}
+              {roles.data && roleEvents.length === 0 && <Empty>No role changed in this window.</Empty>}
               <ul className="divide-y divide-slate-100 text-sm dark:divide-slate-800">
-                {roles.data?.timeline.slice(0, 20).map((r, i) => (
-                  <li key={i} className="flex justify-between py-1.5"><span><Badge tone={r.change === "added" ? "green" : "red"}>{r.change}</Badge> {r.role_id}</span><span className="muted">{fmtTime(r.at)}</span></li>
+                {roleEvents.slice(0, 20).map((r, i) => (
+                  <li key={i} className="flex justify-between py-1.5"><span><Badge tone={r.change === "gained" ? "green" : "red"}>{r.change}</Badge> <span className="font-mono text-xs">{r.role_id}</span></span><span className="muted">{fmtTime(r.at)}</span></li>
                 ))}
               </ul>
             </Card>
@@ -114,11 +103,53 @@ export default function MemberDetail() {
           <Card title="Timeline" className="mt-6">
             {timeline.isLoading && <Skeleton rows={6} />}
             {timeline.error && <ErrorState error={timeline.error} what="Timeline" />}
-            {timeline.data && timeline.data.events.length === 0 && <Empty>No events yet.</Empty>}
-            <ul className="divide-y divide-slate-100 dark:divide-slate-800">{timeline.data?.events.map((e) => <EventRow key={e.id} e={e} name="" />)}</ul>
+            {timeline.data && events.length === 0 && <Empty>No events yet.</Empty>}
+            <ul className="divide-y divide-slate-100 dark:divide-slate-800">{events.map((e) => <EventRow key={e.id} e={e} name="" />)}</ul>
           </Card>
         </>
       )}
     </>
+  );
+}
+
+// ScoreBlock is one scorer's verdict: the score, why, each factor's share
+// and the trend over the window.
+export function ScoreBlock({ s }: { s: MemberScore }) {
+  const score = num(s.score) ?? 0;
+  const factors = list(s.factors).filter((f) => f && typeof f.name === "string");
+  const maxC = Math.max(1, ...factors.map((f) => Math.abs(num(f.contribution) ?? 0)));
+  const history = list(s.history).filter((p) => num(p.score) !== undefined);
+  return (
+    <div data-testid={`score-${s.scorer}`}>
+      <div className="flex items-baseline justify-between gap-2">
+        <h3 className="font-medium">{scorerLabel(s.scorer)}</h3>
+        <span className="text-xl font-semibold tabular-nums">{score.toFixed(1)}<span className="text-sm font-normal muted"> / 100</span></span>
+      </div>
+      {s.explanation && <p className="text-sm muted">{s.explanation}</p>}
+      {factors.length > 0 && (
+        <ul className="mt-2 space-y-1 text-sm" aria-label={`${scorerLabel(s.scorer)} factors`}>
+          {factors.map((f) => {
+            const c = num(f.contribution) ?? 0;
+            const v = factorValue(f.value);
+            return (
+              <li key={f.name} className="grid grid-cols-[1fr_6rem_3.5rem] items-center gap-2">
+                <span className="truncate">{f.name.replace(/_/g, " ")}{v && <span className="muted"> ({v})</span>}</span>
+                <span className="h-1.5 rounded-full bg-slate-100 dark:bg-slate-800" aria-hidden>
+                  <span className="block h-1.5 rounded-full" style={{ width: `${(100 * Math.abs(c)) / maxC}%`, background: c >= 0 ? "#f43f5e" : "#10b981" }} />
+                </span>
+                <span className={`text-right tabular-nums ${c > 0 ? "text-rose-600 dark:text-rose-400" : c < 0 ? "text-emerald-600" : "muted"}`}>{c > 0 ? "+" : ""}{c.toFixed(1)}</span>
+              </li>
+            );
+          })}
+        </ul>
+      )}
+      {history.length > 1 ? (
+        <div className="mt-2 h-24" role="img" aria-label={`${scorerLabel(s.scorer)} score trend`}>
+          <ResponsiveContainer><LineChart data={history}><XAxis dataKey="at" hide /><YAxis hide domain={[0, 100]} /><Tooltip labelFormatter={(l) => fmtTime(String(l))} formatter={(v: number) => v.toFixed(1)} /><Line dataKey="score" stroke="#d946ef" dot={false} strokeWidth={2} isAnimationActive={false} /></LineChart></ResponsiveContainer>
+        </div>
+      ) : (
+        <p className="mt-2 text-xs muted">{history.length === 1 ? `Trend: one run so far (${fmtTime(history[0].at)})` : "No history yet"}{s.computed_at ? ` · computed ${fmtAgo(s.computed_at)}` : ""}</p>
+      )}
+    </div>
   );
 }

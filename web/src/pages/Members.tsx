@@ -1,7 +1,7 @@
 import { useState } from "react";
 import { Link, useParams } from "react-router-dom";
 import { keepPreviousData, useQuery } from "@tanstack/react-query";
-import { api, ApiError, type Member, type ScorePage } from "../api";
+import { api, defaultScorer, list, num, scorerLabel, type Member, type ScorePage, type ScorerList } from "../api";
 import { Badge, Empty, ErrorState, fmtAgo, PageHeader, Skeleton, StatusDot } from "../components/ui";
 
 const sorts = [
@@ -21,6 +21,7 @@ export default function Members() {
   const [sort, setSort] = useState("last_seen");
   const [order, setOrder] = useState("desc");
   const [includeLeft, setIncludeLeft] = useState(false);
+  const [scorerChoice, setScorerChoice] = useState("");
   const [cursors, setCursors] = useState<string[]>([""]);
   const cursor = cursors[cursors.length - 1];
   const params = new URLSearchParams({ limit: "25", sort, order });
@@ -33,13 +34,22 @@ export default function Members() {
     queryFn: () => api<{ members: Member[]; next_cursor?: string }>(`/guilds/${guild}/members?${params}`),
     placeholderData: keepPreviousData,
   });
-  const scores = useQuery({
-    queryKey: ["scores", guild, ""],
-    queryFn: () => api<ScorePage>(`/guilds/${guild}/scores?limit=500`),
+  // Scores: the guild's scorers first, then the chosen one's ranking.
+  const scorers = useQuery({
+    queryKey: ["scorers", guild],
+    queryFn: () => api<ScorerList>(`/guilds/${guild}/scores`),
     retry: false,
   });
-  const scoreOf = new Map(scores.data?.items.map((s) => [s.user_id, s.score]));
-  const hasScores = !!scores.data;
+  const scorer = scorerChoice || defaultScorer(scorers.data);
+  const scores = useQuery({
+    queryKey: ["scores", guild, scorer, 500],
+    queryFn: () => api<ScorePage>(`/guilds/${guild}/scores?scorer=${encodeURIComponent(scorer)}&limit=500`),
+    enabled: !!scorer,
+    retry: false,
+  });
+  const scoreOf = new Map(list(scores.data?.items).map((s) => [s.user_id, s]));
+  const hasScores = !!scorer && !scores.error;
+  const rows = list(members.data?.members);
   const reset = () => setCursors([""]);
   return (
     <>
@@ -78,6 +88,14 @@ export default function Members() {
             <option value="asc">Ascending</option>
           </select>
         </div>
+        {list(scorers.data?.scorers).length > 0 && (
+          <div>
+            <label className="label" htmlFor="scorer">Score</label>
+            <select id="scorer" className="input" value={scorer} onChange={(e) => setScorerChoice(e.target.value)}>
+              {list(scorers.data?.scorers).map((s) => <option key={s.scorer} value={s.scorer}>{scorerLabel(s.scorer)}{s.active ? "" : " (inactive)"}</option>)}
+            </select>
+          </div>
+        )}
         <label className="flex items-center gap-2 pb-2 text-sm">
           <input type="checkbox" className="h-4 w-4 rounded" checked={includeLeft} onChange={(e) => { setIncludeLeft(e.target.checked); reset(); }} />
           Include members who left
@@ -87,8 +105,8 @@ export default function Members() {
       <div className="card overflow-hidden">
         {members.isLoading && <div className="p-5"><Skeleton rows={8} /></div>}
         {members.error && <div className="p-5"><ErrorState error={members.error} what="Members" onRetry={() => members.refetch()} /></div>}
-        {members.data && members.data.members.length === 0 && <Empty>No member matches.</Empty>}
-        {members.data && members.data.members.length > 0 && (
+        {members.data && rows.length === 0 && <Empty>No member matches.</Empty>}
+        {rows.length > 0 && (
           <div className="overflow-x-auto">
             <table className="min-w-full divide-y divide-slate-200 dark:divide-slate-800">
               <caption className="sr-only">Members</caption>
@@ -99,11 +117,11 @@ export default function Members() {
                   <th scope="col" className="th text-right">Messages</th>
                   <th scope="col" className="th">Last seen</th>
                   <th scope="col" className="th">Joined</th>
-                  {hasScores && <th scope="col" className="th text-right">Score ({scores.data?.scorer})</th>}
+                  {hasScores && <th scope="col" className="th">{scorerLabel(scorer)} score</th>}
                 </tr>
               </thead>
               <tbody className="divide-y divide-slate-100 dark:divide-slate-800">
-                {members.data.members.map((m) => (
+                {rows.map((m) => (
                   <tr key={m.user_id} className="hover:bg-slate-50 dark:hover:bg-slate-800/40">
                     <td className="td">
                       <span className="flex flex-wrap items-center gap-2">
@@ -121,10 +139,10 @@ export default function Members() {
                         {(["desktop", "mobile", "web"] as const).filter((c) => m.client_status?.[c] && m.client_status[c] !== "offline").map((c) => <Badge key={c} tone="green">{c}</Badge>)}
                       </span>
                     </td>
-                    <td className="td text-right tabular-nums">{m.message_count}</td>
+                    <td className="td text-right tabular-nums">{num(m.message_count) ?? 0}</td>
                     <td className="td whitespace-nowrap muted">{m.status === "online" ? "now" : fmtAgo(m.last_seen)}</td>
                     <td className="td whitespace-nowrap muted">{m.joined_at ? new Date(m.joined_at).toLocaleDateString() : "—"}</td>
-                    {hasScores && <td className="td text-right tabular-nums">{scoreOf.get(m.user_id)?.toFixed(2) ?? "—"}</td>}
+                    {hasScores && <td className="td"><ScoreCell score={num(scoreOf.get(m.user_id)?.score)} why={scoreOf.get(m.user_id)?.explanation} loading={scores.isLoading} scorer={scorer} /></td>}
                   </tr>
                 ))}
               </tbody>
@@ -132,7 +150,11 @@ export default function Members() {
           </div>
         )}
         <div className="flex items-center justify-between border-t border-slate-200 px-4 py-3 text-sm dark:border-slate-800">
-          <span className="muted">Page {cursors.length}{scores.error instanceof ApiError && scores.error.notAvailable ? " · scores not available yet" : ""}</span>
+          <span className="muted">
+            Page {cursors.length}
+            {scorers.isSuccess && !scorer && " · no scorer runs in this guild"}
+            {scores.error ? " · scores not available" : scores.data?.computed_at ? ` · scores from ${fmtAgo(scores.data.computed_at)}` : ""}
+          </span>
           <div className="flex gap-2">
             <button className="btn-secondary" disabled={cursors.length < 2} onClick={() => setCursors((c) => c.slice(0, -1))}>Previous</button>
             <button className="btn-secondary" disabled={!members.data?.next_cursor} onClick={() => setCursors((c) => [...c, members.data!.next_cursor!])}>Next</button>
@@ -140,5 +162,21 @@ export default function Members() {
         </div>
       </div>
     </>
+  );
+}
+
+// ScoreCell shows a 0–100 score as a number and a bar; members the scorer
+// has not ranked show a dash.
+export function ScoreCell({ score, why, loading, scorer }: { score?: number; why?: string; loading?: boolean; scorer: string }) {
+  if (score === undefined) return loading ? <span className="muted">…</span> : <span className="muted" title={`Not scored by ${scorerLabel(scorer)}`}>—</span>;
+  const pct = Math.max(0, Math.min(100, score));
+  const color = pct >= 66 ? "#f43f5e" : pct >= 33 ? "#f59e0b" : "#10b981";
+  return (
+    <span className="flex items-center gap-2" title={why}>
+      <span className="w-10 text-right font-medium tabular-nums">{score.toFixed(1)}</span>
+      <span className="h-1.5 w-16 rounded-full bg-slate-100 dark:bg-slate-800" aria-hidden>
+        <span className="block h-1.5 rounded-full" style={{ width: `${pct}%`, background: color }} />
+      </span>
+    </span>
   );
 }
