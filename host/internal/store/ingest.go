@@ -52,7 +52,7 @@ func (s *Store) Ingest(ctx context.Context, evs []event.Event) (IngestResult, er
 	}
 	defer tx.Rollback() //nolint:errcheck // after Commit this is a no-op
 
-	bt := &batchTx{conn: conn, tx: tx, staged: map[string]bool{}}
+	bt := &batchTx{conn: conn, tx: tx, staged: map[string]bool{}, perTx: s.pgbouncer}
 	isNew, err := s.insertEvents(ctx, bt, rows)
 	if err != nil {
 		return res, fmt.Errorf("store: ingest: events: %w", err)
@@ -158,6 +158,7 @@ type batchTx struct {
 	conn   *sql.Conn
 	tx     *sql.Tx
 	staged map[string]bool // staging tables used in this transaction
+	perTx  bool            // staging tables are dropped at commit (PgBouncer)
 }
 
 // bulk inserts rows of len(cols) values each (args is flat) into table,

@@ -12,10 +12,12 @@ import (
 // PostgreSQL bulk ingest uses COPY. Events go through a temporary staging
 // table so that duplicates can be dropped with ON CONFLICT (COPY itself would
 // abort on the first one) and the new IDs returned in the same statement.
-// Staging tables live for one transaction (ON COMMIT DROP): a temporary table
-// is session state, and through PgBouncer in transaction mode the next
-// transaction may run on another server connection, or this server
-// connection may next serve another client.
+// Directly connected, a staging table lives as long as its connection and is
+// emptied at every commit (ON COMMIT DELETE ROWS): creating it in every
+// transaction instead halved PostgreSQL ingest (BENCHMARKS.md). Behind
+// PgBouncer in transaction mode (Options.PgBouncer) a temporary table is
+// session state the next transaction may not see, or another client may, so
+// there staging tables live for one transaction (ON COMMIT DROP).
 
 // withPgx runs f with the pgx connection under conn. Statements f issues
 // take part in the transaction open on conn.
@@ -71,8 +73,12 @@ func stage(ctx context.Context, bt *batchTx, target, table string) error {
 		_, err := bt.tx.ExecContext(ctx, `TRUNCATE `+target)
 		return err
 	}
+	onCommit := "DELETE ROWS"
+	if bt.perTx {
+		onCommit = "DROP"
+	}
 	if _, err := bt.tx.ExecContext(ctx, `CREATE TEMP TABLE IF NOT EXISTS `+target+
-		` (LIKE `+table+` INCLUDING DEFAULTS) ON COMMIT DROP`); err != nil {
+		` (LIKE `+table+` INCLUDING DEFAULTS) ON COMMIT `+onCommit); err != nil {
 		return err
 	}
 	bt.staged[target] = true

@@ -87,6 +87,10 @@ type Store struct {
 	stopCheckpoints func() // SQLite only
 
 	kvUsage kvUsage // plugins' storage use, for quota checks (plugins.go)
+
+	// pgbouncer: behind PgBouncer's transaction pooling, staging tables
+	// must live for one transaction only (ingest_postgres.go).
+	pgbouncer bool
 }
 
 // Open connects to the database named by dsn, applies pending migrations and
@@ -129,6 +133,7 @@ func connect(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		if err != nil {
 			return nil, fmt.Errorf("store: open postgres: %w", redactDSNError(err, dsn))
 		}
+		s.pgbouncer = opts.PgBouncer
 		if opts.PgBouncer && !strings.Contains(dsn, "default_query_exec_mode=") {
 			pc.DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe
 		}
