@@ -425,10 +425,10 @@ func (h *Hub) subscribe(c *conn, guild string, mask category, since string) {
 	}
 	after, found := t.after(since)
 	if !found {
+		h.m.resyncs.Inc() // before the client can see it
 		c.enqueue(control(Message{Type: "subscribed", GuildID: guild, Scope: scope, Replayed: new(0)}))
 		c.enqueue(control(Message{Type: "resync", GuildID: guild, Code: "replay_gap",
 			Text: "event " + truncate(since, 80) + " is no longer in the replay buffer; refetch through the REST API"}))
-		h.m.resyncs.Inc()
 		return
 	}
 	var send []item
@@ -437,11 +437,11 @@ func (h *Hub) subscribe(c *conn, guild string, mask category, since string) {
 			send = append(send, it)
 		}
 	}
+	h.m.replayed.Add(float64(len(send)))
 	c.enqueue(control(Message{Type: "subscribed", GuildID: guild, Scope: scope, Replayed: new(len(send))}))
 	if f := frame(t.guildJSON, send, mask); f != nil {
 		c.enqueue(f)
 	}
-	h.m.replayed.Add(float64(len(send)))
 }
 
 // after returns the buffered items that followed the one with id, oldest
