@@ -45,15 +45,11 @@ type ScorePublisher interface {
 
 // ScoringConfig tunes scoring. Zero fields take the defaults noted.
 type ScoringConfig struct {
-	Interval  time.Duration // how often each guild is scored; default 15m, negative: only on demand
 	Window    time.Duration // the statistics' window; default 7 days
 	BatchSize int           // members per score call; default 500, at most MaxBatch
 	Parallel  int           // score calls at once; default GOMAXPROCS
-	// FirstDelay is how long after a guild first has a scorer Start scores
-	// it (so a fresh host first ingests a little); default min(Interval, 1m).
-	FirstDelay time.Duration
-	Now        func() time.Time
-	Logger     *slog.Logger
+	Now       func() time.Time
+	Logger    *slog.Logger
 }
 
 // HistoryStep is how far a score must move from the member's previous
@@ -74,7 +70,6 @@ type Scoring struct {
 
 	mu      sync.Mutex
 	running map[string]bool
-	last    map[string]time.Time
 	wg      sync.WaitGroup
 	bg      context.Context
 }
@@ -87,12 +82,6 @@ var ErrNoScorers = errors.New("analytics: no scorer plugin is enabled and grante
 
 // NewScoring returns a scoring service.
 func NewScoring(cfg ScoringConfig, st ScoreStore, plugins Scorers, pub ScorePublisher) *Scoring {
-	if cfg.Interval == 0 {
-		cfg.Interval = 15 * time.Minute
-	}
-	if cfg.FirstDelay <= 0 {
-		cfg.FirstDelay = min(cfg.Interval, time.Minute)
-	}
 	if cfg.Window <= 0 {
 		cfg.Window = 7 * 24 * time.Hour
 	}
@@ -110,7 +99,7 @@ func NewScoring(cfg ScoringConfig, st ScoreStore, plugins Scorers, pub ScorePubl
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Scoring{cfg: cfg, st: st, plugins: plugins, pub: pub, log: cfg.Logger,
-		running: map[string]bool{}, last: map[string]time.Time{}, bg: context.Background()}
+		running: map[string]bool{}, bg: context.Background()}
 }
 
 // Active lists the scorers that run in a guild.
@@ -122,43 +111,15 @@ func (s *Scoring) Active(guildID string) []string {
 	return out
 }
 
-// Start scores every guild with scorers every Interval until ctx ends, and
-// lets Recompute's runs finish before returning.
+// Start keeps ctx as the context of Recompute's background runs until ctx
+// ends, then waits for them. Scheduled scoring is the job runner's
+// ("scores" job, app/roles.go), which calls RunGuild under a lease.
 func (s *Scoring) Start(ctx context.Context) {
 	s.mu.Lock()
 	s.bg = ctx
 	s.mu.Unlock()
-	defer s.wg.Wait()
-	if s.cfg.Interval < 0 {
-		<-ctx.Done()
-		return
-	}
-	check := time.NewTicker(min(s.cfg.Interval, s.cfg.FirstDelay, 10*time.Second))
-	defer check.Stop()
-	for {
-		now := s.cfg.Now()
-		for _, g := range s.plugins.ScoreGuilds() {
-			s.mu.Lock()
-			last, seen := s.last[g]
-			if !seen {
-				last = now.Add(s.cfg.FirstDelay - s.cfg.Interval)
-				s.last[g] = last
-			}
-			due := now.Sub(last) >= s.cfg.Interval
-			s.mu.Unlock()
-			if !due {
-				continue
-			}
-			if _, err := s.RunGuild(ctx, g, "schedule"); err != nil && !errors.Is(err, ErrBusy) && !errors.Is(err, ErrNoScorers) && ctx.Err() == nil {
-				s.log.Warn("scoring failed", "guild", g, "err", err)
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-check.C:
-		}
-	}
+	<-ctx.Done()
+	s.wg.Wait()
 }
 
 // Recompute starts scoring a guild now, in the background, and returns the
@@ -231,7 +192,7 @@ func (s *Scoring) begin(ctx context.Context, guildID, cause string) (*job, error
 		r := store.ScoreRun{ID: newID(), GuildID: guildID, Scorer: sc.ID, Version: sc.Version, Cause: cause,
 			From: j.from, To: j.to, StartedAt: now}
 		if err := s.st.StartScoreRun(ctx, r); err != nil {
-			s.release(guildID, false)
+			s.release(guildID)
 			return nil, err
 		}
 		j.runs = append(j.runs, r)
@@ -239,19 +200,16 @@ func (s *Scoring) begin(ctx context.Context, guildID, cause string) (*job, error
 	return j, nil
 }
 
-func (s *Scoring) release(guildID string, ran bool) {
+func (s *Scoring) release(guildID string) {
 	s.mu.Lock()
 	delete(s.running, guildID)
-	if ran {
-		s.last[guildID] = s.cfg.Now()
-	}
 	s.mu.Unlock()
 }
 
 // execute builds the statistics once and runs every scorer over them in
 // batches, Parallel calls at a time.
 func (s *Scoring) execute(ctx context.Context, j *job) {
-	defer s.release(j.guild, true)
+	defer s.release(j.guild)
 	start := time.Now()
 	members, err := s.st.ScoringMembers(ctx, j.guild, j.from, j.to, j.to)
 	if err != nil {

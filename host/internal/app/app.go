@@ -155,7 +155,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wr
 		}
 		return nil, err
 	}
-	priv, err := privacy.New(privacy.Config{Grace: cfg.GuildRemovalGrace, Interval: cfg.RetentionInterval, Batch: cfg.RetentionBatch, Logger: log},
+	priv, err := privacy.New(privacy.Config{Grace: cfg.GuildRemovalGrace, Batch: cfg.RetentionBatch, Logger: log},
 		st, filter, ph, reg)
 	if err != nil {
 		ph.Close(ctx)
@@ -168,7 +168,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wr
 	}
 	// Scheduled scoring is a job (newJobs); Scoring itself only serves
 	// on-demand recomputes.
-	scoring := analytics.NewScoring(analytics.ScoringConfig{Interval: -1, Window: cfg.ScoreWindow,
+	scoring := analytics.NewScoring(analytics.ScoringConfig{Window: cfg.ScoreWindow,
 		BatchSize: cfg.ScoreBatch, Logger: log}, st, ph, b)
 	a := &App{cfg: cfg, log: log, Store: st, Bus: b, Pipe: p, Authz: enf, Plugins: ph, Scoring: scoring,
 		Privacy: priv, Seal: seal, Redis: rdb, reg: reg, out: out}

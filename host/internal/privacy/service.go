@@ -33,8 +33,6 @@ type Config struct {
 	// deleted (the bot may be re-added, the admin may change their mind);
 	// default 72h.
 	Grace time.Duration
-	// Interval is how often the retention job runs; default 1h.
-	Interval time.Duration
 	// Batch is the most rows one delete statement removes; default 5000.
 	Batch  int
 	Now    func() time.Time
@@ -44,9 +42,6 @@ type Config struct {
 func (c *Config) defaults() {
 	if c.Grace <= 0 {
 		c.Grace = 72 * time.Hour
-	}
-	if c.Interval <= 0 {
-		c.Interval = time.Hour
 	}
 	if c.Batch <= 0 {
 		c.Batch = 5000
@@ -345,26 +340,6 @@ func (s *Service) Purge(ctx context.Context) (PurgeReport, error) {
 		}
 	}
 	return rep, nil
-}
-
-// Run runs Purge every Interval until ctx ends. Several instances may run
-// it: the deletes are idempotent, so the only cost is duplicated work.
-func (s *Service) Run(ctx context.Context) {
-	t := time.NewTicker(s.cfg.Interval)
-	defer t.Stop()
-	for {
-		rep, err := s.Purge(ctx)
-		if err != nil && ctx.Err() == nil {
-			s.cfg.Logger.Error("retention run failed; retried at the next run", "err", err)
-		} else if err == nil {
-			s.cfg.Logger.Debug("retention run", "rows", rep.Rows, "guilds_purged", rep.GuildsPurged, "took", rep.Took)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
 }
 
 // WatchLeaves deletes a member's data in a guild when they leave it and
