@@ -94,6 +94,9 @@ func BuildProcess(t testing.TB, pkg string, ldflags ...string) string {
 }
 
 // moduleRoot is the repository root, found from this file's location.
+// ModuleRoot is the repository's root directory.
+func ModuleRoot() string { return moduleRoot() }
+
 func moduleRoot() string {
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Join(filepath.Dir(file), "..", "..", "..", "..")

@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -81,6 +82,9 @@ type Module struct {
 	limits  Limits
 	exports map[string]bool
 	n       atomic.Int64
+	// interruptible: the module was instrumented (interrupt.go), so
+	// deadlines need not wazero's loop checks.
+	interruptible bool
 }
 
 // Compile validates and compiles a plugin's code. The returned error
@@ -89,9 +93,19 @@ func (e *Engine) Compile(ctx context.Context, code []byte, limits Limits) (*Modu
 	if limits.MemoryPages == 0 || limits.KernelBytes <= 0 || limits.CallTimeout <= 0 {
 		return nil, errors.New("wasm: limits must all be set")
 	}
+	// Deadlines: through the instrumented loops' sw_tick when the module
+	// can be rewritten (interrupt.go), through wazero's loop checks if not.
+	interruptible := true
+	if inst, err := instrumentLoops(code); err == nil {
+		code = inst
+	} else if errors.Is(err, errUnsupported) {
+		interruptible = false
+	} else {
+		return nil, fmt.Errorf("wasm: not a valid WebAssembly module: %w", err)
+	}
 	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().
 		WithCompilationCache(e.cache).
-		WithCloseOnContextDone(true).
+		WithCloseOnContextDone(!interruptible).
 		WithMemoryLimitPages(limits.MemoryPages))
 	fail := func(err error) (*Module, error) {
 		rt.Close(ctx)
@@ -121,7 +135,7 @@ func (e *Engine) Compile(ctx context.Context, code []byte, limits Limits) (*Modu
 			return fail(fmt.Errorf("wasm: the module imports %s.%s; only WASI, %s and %s are offered", mod, name, envModule, UserModule))
 		}
 		if mod == UserModule {
-			if _, ok := e.funcs[name]; !ok && name != "sw_load" && name != "sw_store" {
+			if _, ok := e.funcs[name]; !ok && name != "sw_load" && name != "sw_store" && name != tickImport {
 				return fail(fmt.Errorf("wasm: the module imports the host function %q, which does not exist (see PLUGINS.md)", name))
 			}
 		}
@@ -130,7 +144,7 @@ func (e *Engine) Compile(ctx context.Context, code []byte, limits Limits) (*Modu
 	for name := range cm.ExportedFunctions() {
 		exports[name] = true
 	}
-	m := &Module{rt: rt, cm: cm, limits: limits, exports: exports}
+	m := &Module{rt: rt, cm: cm, limits: limits, exports: exports, interruptible: interruptible}
 	// Instantiating once proves that every import resolves and that the
 	// module initialises within its limits.
 	in, err := m.Instantiate(ctx, nil, slog.New(slog.DiscardHandler), io.Discard)
@@ -154,6 +168,8 @@ type Instance struct {
 	k      *kernel
 	limits Limits
 	dead   bool
+	// interruptible: the module's loops call sw_tick (interrupt.go).
+	interruptible bool
 }
 
 // Instantiate creates an instance whose Extism config is config and whose
@@ -172,9 +188,9 @@ func (m *Module) Instantiate(ctx context.Context, config map[string]string, log 
 	if err != nil {
 		return nil, fmt.Errorf("wasm: instantiate: %w", explain(err))
 	}
-	in := &Instance{mod: mod, k: k, limits: m.limits}
+	in := &Instance{mod: mod, k: k, limits: m.limits, interruptible: m.interruptible}
 	if init := mod.ExportedFunction("_initialize"); init != nil {
-		if _, err := init.Call(ictx); err != nil {
+		if _, err := in.run(ictx, init); err != nil {
 			mod.Close(ctx)
 			return nil, fmt.Errorf("wasm: initialise: %w", explain(err))
 		}
@@ -219,7 +235,7 @@ func (in *Instance) Call(ctx context.Context, fn string, input []byte) ([]byte, 
 	k.inLen = uint64(len(input))
 	cctx, cancel := context.WithTimeout(context.WithValue(ctx, kernelKey{}, k), in.limits.CallTimeout)
 	defer cancel()
-	res, err := f.Call(cctx)
+	res, err := in.run(cctx, f)
 	if err != nil {
 		in.dead = true
 		var exit *sys.ExitError
@@ -242,6 +258,42 @@ func (in *Instance) Call(ctx context.Context, fn string, input []byte) ([]byte, 
 	return append([]byte(nil), k.mem[k.outOff:k.outOff+k.outLen]...), nil
 }
 
+// run calls f under ctx. An instrumented module's sw_tick ends the call
+// once ctx is done; the error then names ctx's.
+func (in *Instance) run(ctx context.Context, f api.Function) ([]uint64, error) {
+	res, err := f.Call(ctx)
+	if err != nil && in.interruptible {
+		if cerr := callOver(ctx); cerr != nil {
+			return nil, fmt.Errorf("%w (%v)", cerr, firstLine(err.Error()))
+		}
+	}
+	return res, err
+}
+
+// callOver reports whether a call under ctx must stop: ctx is cancelled or
+// its deadline has passed. It reads the clock rather than waiting for ctx's
+// timer, which may sit on the P of the very goroutine running the guest.
+func callOver(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+// tick is sw_tick, which instrumented loops call every tickBudget
+// iterations: it stops a call that is over, lets the goroutine's P run
+// others, and hands out the next budget.
+func tick(ctx context.Context, stack []uint64) {
+	if err := callOver(ctx); err != nil {
+		panic(err)
+	}
+	runtime.Gosched()
+	stack[0] = tickBudget
+}
+
 // MemoryBytes is what the instance holds now: linear memory plus kernel memory.
 func (in *Instance) MemoryBytes() int64 {
 	return int64(in.mod.Memory().Size()) + int64(cap(in.k.mem))
@@ -259,6 +311,8 @@ func explain(err error) error {
 	switch {
 	case errors.Is(err, context.DeadlineExceeded) || strings.Contains(msg, "context deadline exceeded"):
 		return fmt.Errorf("call timed out (%w)", context.DeadlineExceeded)
+	case errors.Is(err, context.Canceled):
+		return fmt.Errorf("call cancelled (%w)", context.Canceled)
 	case strings.Contains(msg, "out of bounds memory access"), strings.Contains(msg, "memory"):
 		return fmt.Errorf("memory limit or out-of-bounds access: %s", firstLine(msg))
 	}
@@ -292,6 +346,7 @@ func (e *Engine) instantiateUser(ctx context.Context, rt wazero.Runtime) error {
 		}
 		s[0] = k.put(data)
 	}), []api.ValueType{i32, i32}, []api.ValueType{i64}).Export("sw_store")
+	b.NewFunctionBuilder().WithGoFunction(api.GoFunc(tick), nil, []api.ValueType{i32}).Export(tickImport)
 	for name, f := range e.funcs {
 		b.NewFunctionBuilder().WithGoFunction(api.GoFunc(func(ctx context.Context, s []uint64) {
 			k := kernelFrom(ctx)
