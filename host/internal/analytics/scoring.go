@@ -321,9 +321,10 @@ func (s *Scoring) scoreBatch(ctx context.Context, j *job, run store.ScoreRun, ba
 		}
 		p, had := prev[sc.UserID]
 		// History keeps the points where a score moved (by HistoryStep or
-		// more), not every run: a stable score costs no row per run.
+		// more), not every run: a stable score costs no row per run, and
+		// a first score none (the current score is the newest point).
 		rows = append(rows, store.MemberScore{GuildID: j.guild, Scorer: run.Scorer, UserID: sc.UserID, Score: sc.Score,
-			Factors: f, Explanation: sc.Explanation, RunID: run.ID, ComputedAt: at, History: !had || math.Abs(sc.Score-p) >= HistoryStep})
+			Factors: f, Explanation: sc.Explanation, RunID: run.ID, ComputedAt: at, History: had && math.Abs(sc.Score-p) >= HistoryStep})
 		u := bus.ScoreUpdate{ID: run.ID + ":" + sc.UserID, GuildID: j.guild, UserID: sc.UserID, Scorer: run.Scorer,
 			Score: sc.Score, Explanation: sc.Explanation, At: at}
 		if had {

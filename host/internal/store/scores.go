@@ -35,7 +35,10 @@ type MemberScore struct {
 	Explanation string          `json:"explanation"`
 	RunID       string          `json:"-"`
 	ComputedAt  time.Time       `json:"computed_at"`
-	// History asks PutScores to append the score to the member's history.
+	// History marks a score that moved enough to be a point of its own:
+	// PutScores keeps the member's previous score, at its time, in the
+	// history before replacing it. The newest point of a history is the
+	// current score itself, so a first score costs no history row.
 	History bool `json:"-"`
 }
 
@@ -64,8 +67,9 @@ func (s *Store) FinishScoreRun(ctx context.Context, id string, at time.Time, mem
 	return nil
 }
 
-// PutScores stores a batch of scores of one run as the members' latest
-// and appends those marked History to their history, in one transaction.
+// PutScores stores a batch of scores of one run as the members' latest,
+// first moving the previous scores of those marked History into the
+// history, in one transaction.
 func (s *Store) PutScores(ctx context.Context, scores []MemberScore) error {
 	if len(scores) == 0 {
 		return nil
@@ -78,29 +82,50 @@ func (s *Store) PutScores(ctx context.Context, scores []MemberScore) error {
 	const cols = 8
 	for start := 0; start < len(scores); start += maxRows(cols) {
 		chunk := scores[start:min(len(scores), start+maxRows(cols))]
+		if err := archiveScores(ctx, tx, s.q, chunk); err != nil {
+			return err
+		}
 		args := make([]any, 0, len(chunk)*cols)
-		hist := make([]any, 0, len(chunk)*5)
 		for _, m := range chunk {
 			args = append(args, m.GuildID, m.Scorer, m.UserID, m.Score, string(m.Factors), m.Explanation, m.RunID, ms(m.ComputedAt))
-			if m.History {
-				hist = append(hist, m.GuildID, m.Scorer, m.UserID, ms(m.ComputedAt), m.Score)
-			}
 		}
 		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO member_scores (guild_id, scorer, user_id, score, factors, explanation, run_id, computed_at)
 			VALUES `+placeholders(len(chunk), cols)+` ON CONFLICT (guild_id, scorer, user_id) DO UPDATE SET score = excluded.score,
 			factors = excluded.factors, explanation = excluded.explanation, run_id = excluded.run_id, computed_at = excluded.computed_at`), args...); err != nil {
 			return fmt.Errorf("store: put scores: %w", err)
 		}
-		if len(hist) == 0 {
-			continue
-		}
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO score_history (guild_id, scorer, user_id, at, score)
-			VALUES `+placeholders(len(hist)/5, 5)+` ON CONFLICT DO NOTHING`), hist...); err != nil {
-			return fmt.Errorf("store: score history: %w", err)
-		}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("store: put scores: %w", err)
+	}
+	return nil
+}
+
+// archiveScores copies the current scores of the rows marked History into
+// score_history, one statement per guild and scorer.
+func archiveScores(ctx context.Context, tx *sql.Tx, q func(string) string, chunk []MemberScore) error {
+	type key struct{ guild, scorer string }
+	users := map[key][]any{}
+	var order []key
+	for _, m := range chunk {
+		if !m.History {
+			continue
+		}
+		k := key{m.GuildID, m.Scorer}
+		if _, ok := users[k]; !ok {
+			order = append(order, k)
+		}
+		users[k] = append(users[k], m.UserID)
+	}
+	for _, k := range order {
+		ids := users[k]
+		args := append([]any{k.guild, k.scorer}, ids...)
+		if _, err := tx.ExecContext(ctx, q(`INSERT INTO score_history (guild_id, scorer, user_id, at, score)
+			SELECT guild_id, scorer, user_id, computed_at, score FROM member_scores
+			WHERE guild_id = ? AND scorer = ? AND user_id IN `+placeholders(1, len(ids))+`
+			ON CONFLICT DO NOTHING`), args...); err != nil {
+			return fmt.Errorf("store: score history: %w", err)
+		}
 	}
 	return nil
 }
@@ -181,8 +206,11 @@ func (s *Store) MemberScores(ctx context.Context, guildID, userID string) ([]Mem
 // first, at most limit of the newest.
 func (s *Store) ScoreHistory(ctx context.Context, guildID, userID, scorer string, since time.Time, limit int) ([]ScorePoint, error) {
 	var out []ScorePoint
+	// The current score is the newest point; score_history holds the ones
+	// it replaced.
 	err := s.each(ctx, `SELECT at, score FROM score_history WHERE guild_id = ? AND user_id = ? AND scorer = ? AND at >= ?
-		ORDER BY at DESC LIMIT ?`, []any{guildID, userID, scorer, ms(since), limit}, func(rs *sql.Rows) error {
+		UNION ALL SELECT computed_at, score FROM member_scores WHERE guild_id = ? AND user_id = ? AND scorer = ? AND computed_at >= ?
+		ORDER BY 1 DESC LIMIT ?`, []any{guildID, userID, scorer, ms(since), guildID, userID, scorer, ms(since), limit}, func(rs *sql.Rows) error {
 		var p ScorePoint
 		var at int64
 		if err := rs.Scan(&at, &p.Score); err != nil {

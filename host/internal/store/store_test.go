@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -574,4 +575,44 @@ func TestRebind(t *testing.T) {
 	if got != `SELECT '?' FROM x WHERE a = $1 AND b IN ($2, $3)` {
 		t.Fatal(got)
 	}
+}
+
+// TestScoresAndHistory: the latest score per member and scorer, ranked;
+// history keeps the scores a moved score replaced, and a first score costs
+// no history row (the current score is the newest point).
+func TestScoresAndHistory(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *Store, _ *clock) {
+		ctx := context.Background()
+		const g, sc = "41771983423143937", "ghost-score"
+		at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+		put := func(user string, score float64, when time.Time, moved bool) {
+			t.Helper()
+			if err := s.PutScores(ctx, []MemberScore{{GuildID: g, Scorer: sc, UserID: user, Score: score,
+				Factors: json.RawMessage(`[]`), Explanation: "why", RunID: "r", ComputedAt: when, History: moved}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		const u = "80351110224678912"
+		put(u, 40, at, false)
+		var n int
+		if err := s.r.QueryRow(`SELECT COUNT(*) FROM score_history`).Scan(&n); err != nil || n != 0 {
+			t.Fatalf("history rows after a first score: %d %v", n, err)
+		}
+		put(u, 40.2, at.Add(time.Hour), false)  // a small move: replaced, not kept
+		put(u, 72.5, at.Add(2*time.Hour), true) // a move: 40.2 becomes a point
+		hist, err := s.ScoreHistory(ctx, g, u, sc, time.Time{}, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(hist) != 2 || hist[0].Score != 40.2 || !hist[0].At.Equal(at.Add(time.Hour)) || hist[1].Score != 72.5 {
+			t.Fatalf("history %+v", hist)
+		}
+		if hist, _ := s.ScoreHistory(ctx, g, u, sc, at.Add(90*time.Minute), 10); len(hist) != 1 || hist[0].Score != 72.5 {
+			t.Fatalf("history since: %+v", hist)
+		}
+		latest, err := s.LatestScores(ctx, g, sc)
+		if err != nil || latest[u] != 72.5 {
+			t.Fatalf("latest %v %v", latest, err)
+		}
+	})
 }
