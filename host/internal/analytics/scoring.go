@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -34,7 +33,7 @@ type ScoreStore interface {
 type Scorers interface {
 	Scorers(guildID string) []plugin.Scorer
 	ScoreGuilds() []string
-	Score(ctx context.Context, pluginID, guildID string, req sdk.ScoreRequest) ([]sdk.Score, error)
+	Score(ctx context.Context, pluginID, guildID string, batch *plugin.ScoreBatch) ([]sdk.Score, error)
 }
 
 // ScorePublisher tells live dashboards about new scores; *bus.Local
@@ -225,7 +224,7 @@ func (s *Scoring) execute(ctx context.Context, j *job) {
 	built := time.Since(start)
 	type task struct {
 		run   int
-		batch []sdk.MemberStats
+		batch *plugin.ScoreBatch
 	}
 	tasks := make(chan task)
 	var mu sync.Mutex
@@ -238,6 +237,52 @@ func (s *Scoring) execute(ctx context.Context, j *job) {
 			return
 		}
 	}
+	// Scorers run on Parallel workers; one writer stores what they return
+	// in transactions of about FlushRows rows. Small transactions made
+	// SQLite write the same index pages to its WAL again and again (a
+	// batch's scores land all over the ranking index).
+	// The buffer lets scorers go on while the writer commits.
+	scored := make(chan scoredBatch, 2*FlushRows/s.cfg.BatchSize+s.cfg.Parallel)
+	written := make(chan struct{})
+	go func() {
+		defer close(written)
+		var pending []scoredBatch
+		rows := 0
+		flush := func() {
+			if len(pending) == 0 {
+				return
+			}
+			all := make([]store.MemberScore, 0, rows)
+			for _, b := range pending {
+				all = append(all, b.rows...)
+			}
+			err := s.st.PutScores(ctx, all)
+			mu.Lock()
+			for _, b := range pending {
+				if err != nil {
+					if errs[b.run] == nil {
+						errs[b.run] = err
+					}
+					continue
+				}
+				counts[b.run] += len(b.rows)
+			}
+			mu.Unlock()
+			if err == nil && s.pub != nil {
+				for _, b := range pending {
+					s.pub.PublishScores(ctx, b.updates)
+				}
+			}
+			pending, rows = pending[:0], 0
+		}
+		for b := range scored {
+			pending = append(pending, b)
+			if rows += len(b.rows); rows >= FlushRows {
+				flush()
+			}
+		}
+		flush()
+	}()
 	var wg sync.WaitGroup
 	for range s.cfg.Parallel {
 		wg.Add(1)
@@ -250,26 +295,35 @@ func (s *Scoring) execute(ctx context.Context, j *job) {
 				if stop {
 					continue
 				}
-				n, err := s.scoreBatch(ctx, j, j.runs[t.run], t.batch, prev[t.run])
-				mu.Lock()
-				counts[t.run] += n
-				if err != nil && errs[t.run] == nil {
-					errs[t.run] = err
+				b, err := s.scoreBatch(ctx, j, j.runs[t.run], t.batch, prev[t.run])
+				if err != nil {
+					mu.Lock()
+					if errs[t.run] == nil {
+						errs[t.run] = err
+					}
+					mu.Unlock()
+					continue
 				}
-				mu.Unlock()
+				b.run = t.run
+				scored <- b
 			}
 		}()
 	}
-	for i := range j.runs {
-		for lo := 0; lo < len(stats); lo += s.cfg.BatchSize {
+	// Batch by batch, every scorer in turn: a batch's input is encoded
+	// once for all of them.
+	for lo := 0; lo < len(stats); lo += s.cfg.BatchSize {
+		b := plugin.NewScoreBatch(sdk.ScoreRequest{GuildID: j.guild, From: j.from, To: j.to, Members: stats[lo:min(len(stats), lo+s.cfg.BatchSize)]})
+		for i := range j.runs {
 			select {
-			case tasks <- task{run: i, batch: stats[lo:min(len(stats), lo+s.cfg.BatchSize)]}:
+			case tasks <- task{run: i, batch: b}:
 			case <-ctx.Done():
 			}
 		}
 	}
 	close(tasks)
 	wg.Wait()
+	close(scored)
+	<-written
 	for i := range j.runs {
 		j.runs[i].Members = counts[i]
 		if errs[i] != nil {
@@ -300,24 +354,29 @@ func (s *Scoring) finish(ctx context.Context, j *job, counts []int, err error) {
 	}
 }
 
-// scoreBatch scores one batch with one scorer, stores and publishes it.
-func (s *Scoring) scoreBatch(ctx context.Context, j *job, run store.ScoreRun, batch []sdk.MemberStats, prev map[string]float64) (int, error) {
-	req := sdk.ScoreRequest{GuildID: j.guild, From: j.from, To: j.to, Members: batch}
-	scores, err := s.plugins.Score(ctx, run.Scorer, j.guild, req)
+// scoredBatch is one batch's scores by one scorer, ready to store.
+type scoredBatch struct {
+	run     int
+	rows    []store.MemberScore
+	updates []bus.ScoreUpdate
+}
+
+// FlushRows is about how many scores one transaction stores.
+const FlushRows = 5000
+
+// scoreBatch scores one batch with one scorer.
+func (s *Scoring) scoreBatch(ctx context.Context, j *job, run store.ScoreRun, batch *plugin.ScoreBatch, prev map[string]float64) (scoredBatch, error) {
+	scores, err := s.plugins.Score(ctx, run.Scorer, j.guild, batch)
 	if err != nil {
-		return 0, err
+		return scoredBatch{}, err
 	}
 	at := s.cfg.Now().UTC()
 	rows := make([]store.MemberScore, 0, len(scores))
 	updates := make([]bus.ScoreUpdate, 0, len(scores))
 	for _, sc := range scores {
-		factors := sc.Factors
-		if factors == nil {
-			factors = []sdk.Factor{}
-		}
-		f, err := json.Marshal(factors)
+		f, err := sdk.AppendFactorsJSON(make([]byte, 0, 64*len(sc.Factors)+2), sc.Factors)
 		if err != nil {
-			return 0, fmt.Errorf("analytics: factors of %s: %w", sc.UserID, err)
+			return scoredBatch{}, fmt.Errorf("analytics: factors of %s: %w", sc.UserID, err)
 		}
 		p, had := prev[sc.UserID]
 		// History keeps the points where a score moved (by HistoryStep or
@@ -332,13 +391,7 @@ func (s *Scoring) scoreBatch(ctx context.Context, j *job, run store.ScoreRun, ba
 		}
 		updates = append(updates, u)
 	}
-	if err := s.st.PutScores(ctx, rows); err != nil {
-		return 0, err
-	}
-	if s.pub != nil {
-		s.pub.PublishScores(ctx, updates)
-	}
-	return len(rows), nil
+	return scoredBatch{rows: rows, updates: updates}, nil
 }
 
 // Parallel is how many score calls run at once.

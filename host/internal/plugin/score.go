@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	sdk "github.com/spywatcher/spywatcher/sdk/go/plugin"
@@ -48,6 +49,30 @@ func (h *Host) ScoreGuilds() []string {
 	return out
 }
 
+// ScoreBatch is one batch of member statistics for the score hook. It is
+// encoded once per encoding, however many scorers it goes to.
+type ScoreBatch struct {
+	Request sdk.ScoreRequest
+
+	jsonOnce, binOnce sync.Once
+	json, bin         []byte
+	jsonErr           error
+}
+
+// NewScoreBatch wraps a request.
+func NewScoreBatch(req sdk.ScoreRequest) *ScoreBatch { return &ScoreBatch{Request: req} }
+
+func (b *ScoreBatch) encoded(binary bool) ([]byte, error) {
+	if binary {
+		b.binOnce.Do(func() {
+			b.bin = sdk.AppendScoreRequestBinary(make([]byte, 0, 32+len(b.Request.Members)*340), b.Request)
+		})
+		return b.bin, nil
+	}
+	b.jsonOnce.Do(func() { b.json, b.jsonErr = json.Marshal(b.Request) })
+	return b.json, b.jsonErr
+}
+
 // Limits on what a scorer returns, beyond the plugin's output size.
 const (
 	maxFactors        = 16
@@ -61,16 +86,16 @@ const (
 // explanation. Output that breaks these rules fails the call like a trap
 // does (counted towards quarantine): a scorer that lies about its range
 // would otherwise mislead moderators quietly.
-func (h *Host) Score(ctx context.Context, pluginID, guildID string, req sdk.ScoreRequest) (_ []sdk.Score, err error) {
+func (h *Host) Score(ctx context.Context, pluginID, guildID string, batch *ScoreBatch) (_ []sdk.Score, err error) {
 	if !h.permitted(pluginID, guildID, PermScoresWrite) {
 		return nil, fmt.Errorf("plugin: %s is not granted %s in guild %s", pluginID, PermScoresWrite, guildID)
 	}
-	var in []byte
-	if l := h.snap.Load().plugins[pluginID]; l != nil && l.m != nil && l.m.ScoreEncoding == "binary" {
-		in = sdk.AppendScoreRequestBinary(make([]byte, 0, 32+len(req.Members)*340), req)
-	} else if in, err = json.Marshal(req); err != nil {
+	l := h.snap.Load().plugins[pluginID]
+	in, err := batch.encoded(l != nil && l.m != nil && l.m.ScoreEncoding == "binary")
+	if err != nil {
 		return nil, fmt.Errorf("plugin: score input: %w", err)
 	}
+	req := batch.Request
 	out, err := h.call(ctx, pluginID, guildID, HookScore, in)
 	if err != nil {
 		return nil, err

@@ -455,33 +455,40 @@ func appendScoreResponse(b []byte, res ScoreResponse) ([]byte, error) {
 		b = append(b, `,"factors":`...)
 		if s.Factors == nil {
 			b = append(b, "null"...)
-		} else {
-			b = append(b, '[')
-			for j, f := range s.Factors {
-				if j > 0 {
-					b = append(b, ',')
-				}
-				b = append(b, `{"name":`...)
-				b = appendString(b, f.Name)
-				b = append(b, `,"contribution":`...)
-				if b, err = appendFloat(b, f.Contribution); err != nil {
-					return nil, err
-				}
-				if f.Value != nil {
-					b = append(b, `,"value":`...)
-					if b, err = appendValue(b, f.Value); err != nil {
-						return nil, err
-					}
-				}
-				b = append(b, '}')
-			}
-			b = append(b, ']')
+		} else if b, err = AppendFactorsJSON(b, s.Factors); err != nil {
+			return nil, err
 		}
 		b = append(b, `,"explanation":`...)
 		b = appendString(b, s.Explanation)
 		b = append(b, '}')
 	}
 	return append(b, "]}"...), nil
+}
+
+// AppendFactorsJSON appends factors as a JSON array ("[]" for none), as
+// encoding/json would write them but without reflection.
+func AppendFactorsJSON(b []byte, fs []Factor) ([]byte, error) {
+	b = append(b, '[')
+	var err error
+	for j, f := range fs {
+		if j > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"name":`...)
+		b = appendString(b, f.Name)
+		b = append(b, `,"contribution":`...)
+		if b, err = appendFloat(b, f.Contribution); err != nil {
+			return nil, err
+		}
+		if f.Value != nil {
+			b = append(b, `,"value":`...)
+			if b, err = appendValue(b, f.Value); err != nil {
+				return nil, err
+			}
+		}
+		b = append(b, '}')
+	}
+	return append(b, ']'), nil
 }
 
 // appendFloat formats like encoding/json.

@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"encoding/json"
+	"math"
 	"math/rand/v2"
 	"reflect"
 	"strings"
@@ -145,5 +146,24 @@ func TestScoreRequestBinaryRoundTrip(t *testing.T) {
 		if err := decodeScoreRequestBinary(bad, &r); err == nil {
 			t.Errorf("malformed input of %d bytes decoded", len(bad))
 		}
+	}
+}
+
+func TestAppendFactorsJSONMatchesEncodingJSON(t *testing.T) {
+	if b, err := AppendFactorsJSON(nil, nil); err != nil || string(b) != "[]" {
+		t.Fatalf("no factors: %s %v", b, err)
+	}
+	fs := []Factor{{Name: "multi_client", Contribution: 12.5, Value: 0.4}, {Name: "age \"days\"", Contribution: -3, Value: "new"},
+		{Name: "none", Contribution: 1e-7}, {Name: "list", Contribution: 0, Value: []int{1, 2}}}
+	got, err := AppendFactorsJSON(nil, fs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := json.Marshal(fs)
+	if string(got) != string(want) {
+		t.Fatalf("got  %s\nwant %s", got, want)
+	}
+	if _, err := AppendFactorsJSON(nil, []Factor{{Name: "nan", Contribution: math.NaN()}}); err == nil {
+		t.Fatal("NaN accepted")
 	}
 }
