@@ -24,8 +24,10 @@ func num(v float64, places int) string { return strconv.FormatFloat(v, 'f', plac
 
 func clamp01(v float64) float64 { return max(0, min(1, v)) }
 
+var pow10 = [...]float64{1, 10, 100, 1000}
+
 func round(v float64, places int) float64 {
-	p := math.Pow(10, float64(places))
+	p := pow10[places]
 	return math.Round(v*p) / p
 }
 
@@ -115,53 +117,63 @@ const topFactors = 3
 
 // suspicion scores one member: 100 × Σ wᵢ·sᵢ / Σ wᵢ.
 func suspicion(m *plugin.MemberStats, w map[string]float64) plugin.Score {
+	var ws [len(signalsArray)]float64
+	for i, s := range signals {
+		ws[i] = w[s.name]
+	}
+	return suspicionWeighted(m, &ws)
+}
+
+// signalsArray sizes the per-member scratch arrays.
+var signalsArray [7]struct{}
+
+// suspicionWeighted is suspicion with the weights in signal order. It
+// allocates little (inside WebAssembly every allocation is dear): the
+// factors, their boxed values, and the explanation.
+func suspicionWeighted(m *plugin.MemberStats, ws *[len(signalsArray)]float64) plugin.Score {
 	total := 0.0
-	for _, s := range signals {
-		total += w[s.name]
+	for _, w := range ws {
+		total += w
 	}
-	type part struct {
-		f      plugin.Factor
-		phrase string
-	}
-	parts := make([]part, 0, len(signals))
+	factors := make([]plugin.Factor, len(signals))
 	score := 0.0
-	for _, s := range signals {
+	for i, s := range signals {
 		st, v := s.strength(m)
 		c := 0.0
 		if total > 0 {
-			c = round(100*w[s.name]*st/total, 1)
+			c = round(100*ws[i]*st/total, 1)
 		}
 		score += c
-		p := part{f: plugin.Factor{Name: s.name, Contribution: c, Value: v}}
-		if c > 0 {
-			p.phrase = s.phrase(v)
-		}
-		parts = append(parts, p)
+		factors[i] = plugin.Factor{Name: s.name, Contribution: c, Value: v}
 	}
 	score = round(min(100, score), 1)
-	factors := make([]plugin.Factor, len(parts))
-	for i, p := range parts {
-		factors[i] = p.f
-	}
-	// Stable insertion sort, largest contribution first (seven items;
-	// sort.SliceStable's reflection is costly inside WebAssembly).
-	for i := 1; i < len(parts); i++ {
-		for j := i; j > 0 && parts[j].f.Contribution > parts[j-1].f.Contribution; j-- {
-			parts[j], parts[j-1] = parts[j-1], parts[j]
+	// The top factors by contribution, ties in signal order (a stable
+	// insertion sort of indices).
+	var order [len(signalsArray)]int
+	for i := range order {
+		order[i] = i
+		for j := i; j > 0 && factors[order[j]].Contribution > factors[order[j-1]].Contribution; j-- {
+			order[j], order[j-1] = order[j-1], order[j]
 		}
 	}
-	var named []string
-	for _, p := range parts {
-		if p.f.Contribution > 0 && len(named) < topFactors {
-			named = append(named, p.phrase)
+	why := make([]byte, 0, 128)
+	named := 0
+	for _, i := range order {
+		if factors[i].Contribution <= 0 || named == topFactors {
+			break
 		}
-	}
-	why := "Nothing unusual"
-	if len(named) > 0 {
-		why = strings.ToUpper(named[0][:1]) + named[0][1:]
-		if len(named) > 1 {
-			why += "; " + strings.Join(named[1:], "; ")
+		phrase := signals[i].phrase(factors[i].Value)
+		if named == 0 {
+			why = append(why, strings.ToUpper(phrase[:1])...)
+			why = append(why, phrase[1:]...)
+		} else {
+			why = append(why, "; "...)
+			why = append(why, phrase...)
 		}
+		named++
 	}
-	return plugin.Score{UserID: m.UserID, Score: score, Factors: factors, Explanation: why}
+	if named == 0 {
+		return plugin.Score{UserID: m.UserID, Score: score, Factors: factors, Explanation: "Nothing unusual"}
+	}
+	return plugin.Score{UserID: m.UserID, Score: score, Factors: factors, Explanation: string(why)}
 }

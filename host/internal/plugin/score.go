@@ -100,8 +100,8 @@ func (h *Host) Score(ctx context.Context, pluginID, guildID string, batch *Score
 	if err != nil {
 		return nil, err
 	}
-	var res sdk.ScoreResponse
-	if err := json.Unmarshal(out, &res); err != nil {
+	res, err := sdk.DecodeScoreResponse(out)
+	if err != nil {
 		err = fmt.Errorf("plugin: score output is not a score response: %w", err)
 		h.failed(ctx, pluginID, guildID, HookScore, "invalid", err)
 		return nil, err

@@ -165,7 +165,12 @@ func Serve(h host, hook string, input []byte) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		return appendScoreResponse(make([]byte, 0, 256*len(res.Scores)+16), res)
+		// Size the output once: growing it copies it again and again.
+		n := 16
+		for i := range res.Scores {
+			n += 80 + len(res.Scores[i].Explanation) + 72*len(res.Scores[i].Factors)
+		}
+		return appendScoreResponse(make([]byte, 0, n), res)
 	case HookHTTP:
 		if p.HTTP == nil {
 			return nil, ErrNotOffered

@@ -45,9 +45,13 @@ func decodeScoreRequest(b []byte, req *ScoreRequest) error {
 			if r.null() {
 				return nil
 			}
+			// A member's JSON is 300 to 500 bytes: sizing the slice from
+			// the input saves growing (and copying) it a dozen times.
+			req.Members = make([]MemberStats, 0, len(b)/300+1)
+			var sl slab
 			return r.array(func() error {
 				req.Members = append(req.Members, MemberStats{})
-				return decodeMemberStats(&r, &req.Members[len(req.Members)-1])
+				return decodeMemberStats(&r, &req.Members[len(req.Members)-1], &sl)
 			})
 		}
 		return r.skip()
@@ -58,7 +62,31 @@ func decodeScoreRequest(b []byte, req *ScoreRequest) error {
 	return nil
 }
 
-func decodeMemberStats(r *jreader, m *MemberStats) error {
+// slab hands out the optional fields' values from chunks, one allocation
+// for many members rather than one per field (inside WebAssembly every
+// allocation is dear). Chunks are never reallocated, so pointers stay valid.
+type slab struct {
+	f []float64
+	i []int64
+}
+
+func (s *slab) float(v float64) *float64 {
+	if len(s.f) == cap(s.f) {
+		s.f = make([]float64, 0, 256)
+	}
+	s.f = append(s.f, v)
+	return &s.f[len(s.f)-1]
+}
+
+func (s *slab) int(v int64) *int64 {
+	if len(s.i) == cap(s.i) {
+		s.i = make([]int64, 0, 256)
+	}
+	s.i = append(s.i, v)
+	return &s.i[len(s.i)-1]
+}
+
+func decodeMemberStats(r *jreader, m *MemberStats, sl *slab) error {
 	return r.object(func(key []byte) error {
 		var err error
 		switch string(key) {
@@ -72,7 +100,7 @@ func decodeMemberStats(r *jreader, m *MemberStats) error {
 			if !r.null() {
 				var v float64
 				v, err = r.float()
-				m.JoinedDaysAgo = &v
+				m.JoinedDaysAgo = sl.float(v)
 			}
 		case "online_seconds":
 			m.OnlineSeconds, err = r.int()
@@ -96,13 +124,13 @@ func decodeMemberStats(r *jreader, m *MemberStats) error {
 			if !r.null() {
 				var v int64
 				v, err = r.int()
-				m.SecondsSinceLastMessage = &v
+				m.SecondsSinceLastMessage = sl.int(v)
 			}
 		case "first_message_after_join_seconds":
 			if !r.null() {
 				var v int64
 				v, err = r.int()
-				m.FirstMessageAfterJoinSeconds = &v
+				m.FirstMessageAfterJoinSeconds = sl.int(v)
 			}
 		case "channels":
 			var v int64
@@ -125,7 +153,7 @@ func decodeMemberStats(r *jreader, m *MemberStats) error {
 			if !r.null() {
 				var v float64
 				v, err = r.float()
-				m.MessageIntervalCV = &v
+				m.MessageIntervalCV = sl.float(v)
 			}
 		case "max_messages_per_minute":
 			m.MaxMessagesPerMinute, err = r.int()
@@ -432,6 +460,102 @@ func (r *jreader) skip() error {
 	}
 	_, err := r.float()
 	return err
+}
+
+// DecodeScoreResponse reads a score hook's JSON output without reflection
+// (the host reads every scorer's output with it). Keys match exactly, as
+// the schema spells them; unknown keys are skipped. A factor's value keeps
+// encoding/json's types: float64, string, bool, nil, or for an array or
+// object what encoding/json makes of it.
+func DecodeScoreResponse(b []byte) (ScoreResponse, error) {
+	var res ScoreResponse
+	r := jreader{b: b}
+	err := r.object(func(key []byte) error {
+		if string(key) != "scores" {
+			return r.skip()
+		}
+		if r.null() {
+			return nil
+		}
+		res.Scores = []Score{}
+		return r.array(func() error {
+			res.Scores = append(res.Scores, Score{})
+			return decodeScore(&r, &res.Scores[len(res.Scores)-1])
+		})
+	})
+	if err == nil {
+		if r.ws(); r.i != len(r.b) {
+			err = fmt.Errorf("%w: data after the response", errSyntax)
+		}
+	}
+	if err != nil {
+		return ScoreResponse{}, fmt.Errorf("at byte %d: %w", r.i, err)
+	}
+	return res, nil
+}
+
+func decodeScore(r *jreader, s *Score) error {
+	return r.object(func(key []byte) error {
+		var err error
+		switch string(key) {
+		case "user_id":
+			s.UserID, err = r.str()
+		case "score":
+			s.Score, err = r.float()
+		case "explanation":
+			s.Explanation, err = r.str()
+		case "factors":
+			if r.null() {
+				return nil
+			}
+			s.Factors = []Factor{}
+			err = r.array(func() error {
+				s.Factors = append(s.Factors, Factor{})
+				f := &s.Factors[len(s.Factors)-1]
+				return r.object(func(key []byte) error {
+					var err error
+					switch string(key) {
+					case "name":
+						f.Name, err = r.str()
+					case "contribution":
+						f.Contribution, err = r.float()
+					case "value":
+						f.Value, err = r.value()
+					default:
+						err = r.skip()
+					}
+					return err
+				})
+			})
+		default:
+			err = r.skip()
+		}
+		return err
+	})
+}
+
+// value reads any JSON value into encoding/json's types.
+func (r *jreader) value() (any, error) {
+	switch r.peek() {
+	case '"':
+		return r.str()
+	case 't', 'f':
+		return r.boolean()
+	case 'n':
+		if r.null() {
+			return nil, nil
+		}
+		return nil, errSyntax
+	case '[', '{':
+		start := r.i
+		if err := r.skip(); err != nil {
+			return nil, err
+		}
+		var v any
+		err := json.Unmarshal(r.b[start:r.i], &v)
+		return v, err
+	}
+	return r.float()
 }
 
 // appendScoreResponse writes res as JSON.

@@ -167,3 +167,25 @@ func TestAppendFactorsJSONMatchesEncodingJSON(t *testing.T) {
 		t.Fatal("NaN accepted")
 	}
 }
+
+func TestDecodeScoreResponseMatchesEncodingJSON(t *testing.T) {
+	in := `{"scores":[{"user_id":"80351110224678912","score":72.5,"factors":[{"name":"a","contribution":1.5,"value":0.25},
+		{"name":"b\u00e9","contribution":-2,"value":"x"},{"name":"c","contribution":0,"value":[1,{"k":true}]},{"name":"d","contribution":3,"value":null,"extra":1}],
+		"explanation":"why \"quoted\"","unknown":{"a":[1,2]}},{"user_id":"2","score":0,"factors":null,"explanation":""}],"other":1} `
+	got, err := DecodeScoreResponse([]byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want ScoreResponse
+	if err := json.Unmarshal([]byte(in), &want); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got  %+v\nwant %+v", got, want)
+	}
+	for _, bad := range []string{``, `{`, `{"scores":[{"score":"high"}]}`, `{"scores":[]} x`, `[]`, `{"scores":[{"factors":[{"contribution":tru}]}]}`} {
+		if _, err := DecodeScoreResponse([]byte(bad)); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
