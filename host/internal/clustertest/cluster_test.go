@@ -244,9 +244,16 @@ func testWebSocketFanOut(t *testing.T, c *cluster) {
 	var ids []string
 	for b := 0; b < 6; b++ {
 		evs := messageEvents(c.guild, fmt.Sprintf("%s-%d", prefix, b), 20)
-		var res struct{ Stored int }
-		if _, err := c.do("POST", c.lb+"/api/v1/events?wait=stored", "", evs, &res); err != nil {
+		var res struct {
+			Stored       int `json:"stored"`
+			NotCollected int `json:"not_collected"`
+		}
+		resp, err := c.do("POST", c.lb+"/api/v1/events?wait=stored", "", evs, &res)
+		if err != nil {
 			t.Fatal(err)
+		}
+		if res.Stored != len(evs) {
+			t.Fatalf("batch %d answered by %s: %d of %d stored, %d not collected", b, resp.Header.Get("X-Spywatcher-Backend"), res.Stored, len(evs), res.NotCollected)
 		}
 		for _, ev := range evs {
 			ids = append(ids, ev["id"].(string))
