@@ -509,6 +509,8 @@ type streamer struct {
 	batch  int
 	wait   string // stored (durable acknowledgements) or queued
 
+	onAck func() // called after each acknowledged request, when set
+
 	mu       sync.Mutex
 	acked    map[string]bool
 	sent     int
@@ -597,6 +599,9 @@ func (s *streamer) ack(evs []map[string]any) {
 		s.acked[ev["id"].(string)] = true
 	}
 	s.mu.Unlock()
+	if s.onAck != nil && len(evs) > 0 {
+		s.onAck()
+	}
 }
 
 func (s *streamer) ackedIDs() []string {

@@ -394,11 +394,13 @@ func (c *cluster) waitReady(t testing.TB, h *host) {
 // successes put it back), WebSocket upgrades passed through, and the
 // answering host named in X-Spywatcher-Backend so the test can see the
 // spread. A request whose connection to a host fails is sent to another
-// (redispatch); one that already reached a host is never replayed.
-func haproxyConfig(port int, hosts []*host, check time.Duration) string {
+// (redispatch); one that already reached a host is never replayed. The
+// stats socket lets the benchmarks see when a host is marked down.
+func haproxyConfig(sock string, port int, hosts []*host, check time.Duration) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `global
     maxconn 4096
+    stats socket %s mode 600 level user
 
 defaults
     mode http
@@ -419,7 +421,7 @@ backend hosts
     http-check expect status 200
     default-server inter %dms fastinter %dms fall 2 rise 2
     http-response set-header X-Spywatcher-Backend %%s
-`, port, check.Milliseconds(), check.Milliseconds())
+`, sock, port, check.Milliseconds(), check.Milliseconds())
 	for _, h := range hosts {
 		fmt.Fprintf(&b, "    server %s 127.0.0.1:%d check\n", h.name, h.port)
 	}
@@ -429,7 +431,7 @@ backend hosts
 func (c *cluster) startBalancer(t testing.TB, check time.Duration) {
 	port := freePort(t)
 	cfg := filepath.Join(c.e.logs, "haproxy.cfg")
-	if err := os.WriteFile(cfg, []byte(haproxyConfig(port, c.hosts, check)), 0o644); err != nil {
+	if err := os.WriteFile(cfg, []byte(haproxyConfig(filepath.Join(c.e.logs, "haproxy.sock"), port, c.hosts, check)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	logf, err := os.Create(filepath.Join(c.e.logs, "haproxy.log"))
