@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -17,21 +19,28 @@ import (
 // BenchmarkCluster measures the cluster on this machine (make
 // bench-cluster; BENCHMARKS.md, "Cluster"): for 1, 2 and 3 hosts behind
 // HAProxy, ingest throughput (durable acknowledgements, 4 clients posting
-// 500 events per request) and the member list's latency (8 clients); then,
+// 500 events per request; SPYWATCHER_CLUSTER_BENCH_CLIENTS changes the 4) and the member list's latency (8 clients); then,
 // with 3 hosts, failover times when the jobs leader and when an ingest host
 // are killed. Every host runs every role; the first also runs the simulator
 // (a 60-member guild, a few events a second: the guild the reads list).
+// Only a scorer plugin is installed: no plugin sees the ingested events.
 func BenchmarkCluster(b *testing.B) {
 	e := needCluster(b)
 	for _, n := range []int{1, 2, 3} {
 		b.Run(fmt.Sprintf("hosts=%d", n), func(b *testing.B) {
-			c := startCluster(b, e, clusterOpts{instances: n, simulate: true})
+			c := startCluster(b, e, clusterOpts{instances: n, simulate: true, plugins: benchPlugins})
 			c.simGuild(b)
 			c.waitRoster(b)
 			b.ResetTimer()
-			evs, fails := c.ingestRate(b, 4, 500, 10*time.Second)
+			sum0, n0, retries0 := c.batchStats()
+			evs, fails := c.ingestRate(b, benchClients(b), 500, 10*time.Second)
+			sum1, n1, retries1 := c.batchStats()
 			b.ReportMetric(evs, "events/s")
 			b.ReportMetric(float64(fails), "failed-requests")
+			if n1 > n0 {
+				b.ReportMetric((sum1-sum0)/(n1-n0), "events/batch")
+			}
+			b.ReportMetric(retries1-retries0, "store-retries")
 			p50, p99, rps := c.readLatency(b, 8, 10*time.Second)
 			b.ReportMetric(p50, "list-p50-ms")
 			b.ReportMetric(p99, "list-p99-ms")
@@ -39,7 +48,7 @@ func BenchmarkCluster(b *testing.B) {
 		})
 	}
 	b.Run("failover", func(b *testing.B) {
-		c := startCluster(b, e, clusterOpts{instances: 3, simulate: true})
+		c := startCluster(b, e, clusterOpts{instances: 3, simulate: true, plugins: benchPlugins})
 		c.simGuild(b)
 		c.waitRoster(b)
 		b.ResetTimer()
@@ -51,6 +60,38 @@ func BenchmarkCluster(b *testing.B) {
 		b.ReportMetric(gap.Seconds(), "ingest-longest-gap-s")
 		b.ReportMetric(float64(failed), "ingest-failed-requests")
 	})
+}
+
+// benchPlugins: the scorer only (the scores job fails over); no plugin
+// sees ingested events, so the numbers are the host's own.
+var benchPlugins = []string{"lurker-score"}
+
+// benchClients is how many ingest clients post at once: 4, or
+// SPYWATCHER_CLUSTER_BENCH_CLIENTS.
+func benchClients(t testing.TB) int {
+	if v := os.Getenv("SPYWATCHER_CLUSTER_BENCH_CLIENTS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			t.Fatalf("SPYWATCHER_CLUSTER_BENCH_CLIENTS=%q", v)
+		}
+		return n
+	}
+	return 4
+}
+
+// batchStats sums, over the live hosts, the stored batches' event total,
+// their number, and the store retries.
+func (c *cluster) batchStats() (sum, n, retries float64) {
+	for _, h := range c.hosts {
+		if !h.alive() {
+			continue
+		}
+		s, _ := c.metric(h, "spywatcher_pipeline_batch_size_events_sum")
+		k, _ := c.metric(h, "spywatcher_pipeline_batch_size_events_count")
+		r, _ := c.metric(h, "spywatcher_pipeline_store_retries_total")
+		sum, n, retries = sum+s, n+k, retries+r
+	}
+	return sum, n, retries
 }
 
 func (c *cluster) waitRoster(t testing.TB) {

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -214,14 +215,19 @@ func (w *wsClient) span(ids []string) []string {
 	return append([]string(nil), w.ids[i:j+1]...)
 }
 
+var userSeq atomic.Int64
+
 // messageEvents makes n message.create events with fresh IDs in the guild.
 func messageEvents(guild, prefix string, n int) []map[string]any {
 	at := time.Now().UTC()
+	// Authors rotate over 1,000 members, as in a busy guild (a handful of
+	// authors would make every batch contend for the same member rows).
+	seq := int(userSeq.Add(int64(n)))
 	out := make([]map[string]any, n)
 	for i := range out {
 		out[i] = map[string]any{
 			"id": fmt.Sprintf("%s-%d", prefix, i), "kind": "message.create", "guild_id": guild,
-			"user_id":    fmt.Sprintf("9%017d", 100+i%7),
+			"user_id":    fmt.Sprintf("9%017d", 100+(seq+i)%1000),
 			"channel_id": "900000000000000001",
 			"at":         at.Add(time.Duration(i) * time.Millisecond).Format(time.RFC3339Nano),
 			"data":       map[string]any{"message_id": fmt.Sprintf("8%017d", i), "length": 5},

@@ -272,6 +272,9 @@ type clusterOpts struct {
 	simulate  bool          // the first host runs the simulator
 	extraEnv  []string      // added to every host's environment
 	check     time.Duration // HAProxy's health check interval
+	// plugins installed from the built ones; nil: a scorer (score jobs)
+	// and the message logger (HTTP routes, per-event work).
+	plugins []string
 }
 
 func startCluster(t testing.TB, e env, o clusterOpts) *cluster {
@@ -286,7 +289,11 @@ func startCluster(t testing.TB, e env, o clusterOpts) *cluster {
 	// HTTP routes (plugin state across instances).
 	pdir := filepath.Join(e.logs, "plugins")
 	os.RemoveAll(pdir)
-	for _, p := range []string{"lurker-score", "message-logger"} {
+	plugins := o.plugins
+	if plugins == nil {
+		plugins = []string{"lurker-score", "message-logger"}
+	}
+	for _, p := range plugins {
 		if err := copyDir(filepath.Join(e.plugins, p), filepath.Join(pdir, p)); err != nil {
 			t.Fatal(err)
 		}
