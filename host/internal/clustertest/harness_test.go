@@ -146,11 +146,8 @@ func freshDatabase(t testing.TB, e env) {
 	if _, err := c.Exec(ctx, "CREATE DATABASE "+clusterDB); err != nil {
 		t.Fatal(err)
 	}
-	// PgBouncer may hold server connections to the dropped database.
-	if bc, err := pgx.Connect(ctx, withDB(t, e.bouncerURL, "pgbouncer")+"&default_query_exec_mode=simple_protocol"); err == nil {
-		bc.Exec(ctx, "RECONNECT "+clusterDB) //nolint:errcheck // best effort: older PgBouncers lack RECONNECT
-		bc.Close(ctx)
-	}
+	// PgBouncer may hold server connections to the dropped database: they
+	// were terminated, and it replaces them on the next use.
 }
 
 func freshRedis(t testing.TB, e env) *redis.Client {
