@@ -17,7 +17,7 @@
 //	SPYWATCHER_TEST_REDIS_URL          Redis; the tests use its database 13 (SPYWATCHER_CLUSTER_REDIS_DB) and flush it
 //	SPYWATCHER_CLUSTER_BIN             the host binary (default: bin/spywatcher of the repository)
 //	SPYWATCHER_CLUSTER_PLUGINS         built plugins (default: bin/plugins, `make plugins`)
-//	SPYWATCHER_CLUSTER_LOGS            where the hosts' and HAProxy's logs go (default: a new temporary directory, kept)
+//	SPYWATCHER_CLUSTER_LOGS            where the hosts' and HAProxy's logs go (default: a new temporary directory, removed after a passing run)
 //
 // Each run drops and recreates the database spywatcher_cluster, so runs
 // repeat. The balancer config is generated (haproxyConfig) and written
