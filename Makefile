@@ -13,7 +13,7 @@ SHA256    ?= sha256sum
 # Every plugins/<name>/ with a plugin.json is a first-party plugin.
 PLUGIN_DIRS := $(patsubst %/plugin.json,%,$(wildcard plugins/*/plugin.json))
 
-.PHONY: help run build plugins test test-integration bench lint check fmt clean web build-ui web-test e2e bench-ws
+.PHONY: help run build plugins test test-integration test-cluster bench-cluster bench lint check fmt clean web build-ui web-test e2e bench-ws
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -50,6 +50,18 @@ test: ## unit and SQLite tests (no services needed)
 test-integration: ## the same suites against real PostgreSQL (and Redis) at PG_URL / REDIS_URL (and PgBouncer at PGBOUNCER_URL)
 	SPYWATCHER_TEST_POSTGRES_URL='$(PG_URL)' SPYWATCHER_TEST_REDIS_URL='$(REDIS_URL)' SPYWATCHER_TEST_PGBOUNCER_URL='$(PGBOUNCER_URL)' \
 		$(GO) test -count=1 ./host/... ./sdk/schema/...
+
+# The cluster: three hosts on PostgreSQL through PgBouncer and Redis behind
+# HAProxy (host/internal/clustertest). Needs haproxy and PgBouncer running
+# (.ci/pgbouncer/start.sh); .ci/run installs and starts both.
+CLUSTER_ENV = SPYWATCHER_TEST_CLUSTER=1 SPYWATCHER_TEST_POSTGRES_URL='$(PG_URL)' SPYWATCHER_TEST_REDIS_URL='$(REDIS_URL)' \
+	SPYWATCHER_TEST_PGBOUNCER_URL='$(or $(PGBOUNCER_URL),postgres://postgres@127.0.0.1:6432/test?sslmode=disable)'
+
+test-cluster: build plugins ## three hosts behind HAProxy on PostgreSQL (PgBouncer) and Redis: reads, live stream, rate limits, plugins, jobs, a killed instance
+	$(CLUSTER_ENV) $(GO) test -count=1 -v -run '^TestCluster$$' -timeout 10m ./host/internal/clustertest/
+
+bench-cluster: build plugins ## ingest throughput and API p99 with 1, 2 and 3 hosts behind HAProxy, and failover times (BENCHMARKS.md)
+	$(CLUSTER_ENV) $(GO) test -count=1 -run '^$$' -bench Cluster -benchtime 1x -timeout 30m ./host/internal/clustertest/
 
 bench: ## benchmarks: ingest throughput (SQLite, and PostgreSQL at PG_URL if reachable), API and analytics latency, scoring
 	SPYWATCHER_TEST_POSTGRES_URL='$(PG_URL)' $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./host/internal/bench/

@@ -270,6 +270,39 @@ func TestIngestWhenShuttingDown(t *testing.T) {
 	}
 }
 
+// TestIngestWaitStored: with ?wait=stored the answer is 200 only once every
+// accepted event is in the store (readable at once, no polling), a resent
+// batch is acknowledged again (the store keeps one copy), and a pipeline
+// that cannot take the events answers 503 naming every index not stored.
+func TestIngestWaitStored(t *testing.T) {
+	hs := newHarness(t)
+	evs := seedEvents()
+	invalid := evs[5]
+	invalid.ID, invalid.UserID = "bad one", "x"
+	body := toJSON(append(append([]event.Event{}, evs...), invalid))
+	for round := 0; round < 2; round++ {
+		w := hs.do("POST", "/api/v1/events?wait=stored", token, "application/json", body)
+		if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `"stored":6`) ||
+			!strings.Contains(w.Body.String(), `"rejected":[{"index":6`) {
+			t.Fatalf("round %d: %d %s", round, w.Code, w.Body)
+		}
+		// Answered means stored: read it back without waiting.
+		page, err := hs.st.ListEvents(context.Background(), guildID, store.EventQuery{Limit: 100})
+		if err != nil || len(page.Events) != len(evs) {
+			t.Fatalf("round %d: %d events stored right after the answer (%v), want %d", round, len(page.Events), err, len(evs))
+		}
+	}
+	if w := hs.do("POST", "/api/v1/events?wait=forever", token, "application/json", body); w.Code != 400 ||
+		!strings.Contains(w.Body.String(), `"field":"wait"`) {
+		t.Fatalf("bad wait: %d %s", w.Code, w.Body)
+	}
+	hs.pipe.Close()
+	w := hs.do("POST", "/api/v1/events?wait=stored", token, "application/json", toJSON(evs[:2]))
+	if w.Code != 503 || w.Header().Get("Retry-After") == "" || !strings.Contains(w.Body.String(), `"not_stored":[0,1]`) {
+		t.Fatalf("closed pipeline: %d %s", w.Code, w.Body)
+	}
+}
+
 // openAPI is the parts of the document the tests read.
 type openAPI struct {
 	Paths map[string]map[string]struct {

@@ -26,6 +26,9 @@ type eventStore interface {
 // Ingester accepts events into the pipeline; *pipeline.Pipeline implements it.
 type Ingester interface {
 	Offer(ctx context.Context, ev event.Event) (pipeline.Outcome, error)
+	// OfferStored queues ev and returns an Ack that resolves once it is
+	// stored (POST /api/v1/events?wait=stored).
+	OfferStored(ctx context.Context, ev event.Event) (pipeline.Outcome, pipeline.Ack, error)
 }
 
 type eventsHandler struct {
@@ -45,6 +48,11 @@ const MaxEventsPerRequest = 10000
 // ingestWait is how long one ingest request waits for room in a full queue
 // before answering 503.
 const ingestWait = 10 * time.Second
+
+// storeWait is how long a ?wait=stored request waits for its events to be
+// committed before answering 503 with the ones that were not (well inside
+// the server's 60 s write timeout).
+const storeWait = 30 * time.Second
 
 func (h *eventsHandler) list(w http.ResponseWriter, r *http.Request) {
 	gid, err := guildParam(r)
@@ -102,6 +110,10 @@ type ingestResult struct {
 	// NotCollected counts events the guild's settings or an opt-out drop.
 	NotCollected int            `json:"not_collected"`
 	Rejected     []rejectedItem `json:"rejected"`
+	// With ?wait=stored: events confirmed stored (now or before), and the
+	// indexes of valid events that were not (resend them).
+	Stored    *int  `json:"stored,omitempty"`
+	NotStored []int `json:"not_stored,omitempty"`
 }
 
 type rejectedItem struct {
@@ -114,7 +126,25 @@ type rejectedItem struct {
 // ingestEvents accepts a JSON array of events, a single event, or NDJSON
 // (Content-Type application/x-ndjson). Each event is judged on its own: bad
 // ones are listed in "rejected", good ones are queued.
+//
+// By default it answers 202 once the events are queued: a process killed
+// before the batch is stored loses them. With ?wait=stored it answers 200
+// only after every accepted event is committed to the store, or 503 with
+// the indexes of the events that were not ("not_stored") — a client that
+// resends what was not acknowledged (event IDs make that idempotent) then
+// loses nothing whichever instance dies.
 func (h *eventsHandler) ingestEvents(w http.ResponseWriter, r *http.Request) {
+	var durable bool
+	switch v := r.URL.Query().Get("wait"); v {
+	case "", "queued":
+	case "stored":
+		durable = true
+	default:
+		h.err.write(w, r, &Error{Status: http.StatusBadRequest, Code: "bad_request",
+			Message: "wait must be queued (the default: answer once queued) or stored (answer once stored)",
+			Fields:  []event.FieldError{{Field: "wait", Message: fmt.Sprintf("unknown value %q", truncate(v, 40))}}})
+		return
+	}
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if mt != "application/json" && mt != "application/x-ndjson" {
 		h.err.write(w, r, &Error{Status: http.StatusUnsupportedMediaType, Code: "unsupported_media_type",
@@ -172,34 +202,44 @@ func (h *eventsHandler) ingestEvents(w http.ResponseWriter, r *http.Request) {
 	res := ingestResult{Received: len(items), Rejected: []rejectedItem{}}
 	ctx, cancel := context.WithTimeout(r.Context(), ingestWait)
 	defer cancel()
+	type pending struct {
+		index int
+		ack   pipeline.Ack
+	}
+	var acks []pending
+	var offerErr error
+	failedAt := len(items)
 	for i, raw := range items {
 		var ev event.Event
 		if err := json.Unmarshal(raw, &ev); err != nil {
 			res.Rejected = append(res.Rejected, rejectedItem{Index: i, Message: jsonProblem(err)})
 			continue
 		}
-		out, err := h.ingest.Offer(ctx, ev)
+		var out pipeline.Outcome
+		var ack pipeline.Ack
+		var err error
+		if durable {
+			out, ack, err = h.ingest.OfferStored(ctx, ev)
+		} else {
+			out, err = h.ingest.Offer(ctx, ev)
+		}
 		var ve *event.ValidationError
 		switch {
 		case errors.As(err, &ve):
 			res.Rejected = append(res.Rejected, rejectedItem{Index: i, ID: ev.ID, Message: "invalid event", Fields: ve.Fields})
 			continue
 		case err != nil:
-			// Full queue for too long, or shutting down: tell the client which
-			// events made it so it can resend the rest (duplicates are dropped).
-			e := &Error{Status: http.StatusServiceUnavailable, Code: "unavailable",
-				Message: fmt.Sprintf("ingest is overloaded or shutting down; events from index %d on were not accepted, resend them", i),
-				Details: res}
-			if errors.Is(err, pipeline.ErrClosed) {
-				e.Message = fmt.Sprintf("the server is shutting down; events from index %d on were not accepted", i)
-			}
-			w.Header().Set("Retry-After", "5")
-			h.err.write(w, r, e)
-			return
+			offerErr, failedAt = err, i
+		}
+		if offerErr != nil {
+			break
 		}
 		switch out {
 		case pipeline.Queued:
 			res.Accepted++
+			if durable {
+				acks = append(acks, pending{i, ack})
+			}
 		case pipeline.Duplicate:
 			res.Duplicates++
 		case pipeline.Shed:
@@ -208,11 +248,60 @@ func (h *eventsHandler) ingestEvents(w http.ResponseWriter, r *http.Request) {
 			res.NotCollected++
 		}
 	}
+	if durable {
+		// Wait for the commits even when queueing failed part way: the
+		// client learns exactly which events to resend.
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), storeWait)
+		defer cancel()
+		stored := 0
+		res.NotStored = []int{}
+		for _, p := range acks {
+			if err := p.ack.Wait(wctx); err != nil {
+				res.NotStored = append(res.NotStored, p.index)
+				continue
+			}
+			stored++
+		}
+		res.Stored = &stored
+		if offerErr != nil {
+			for i := failedAt; i < len(items); i++ {
+				res.NotStored = append(res.NotStored, i)
+			}
+		}
+		if len(res.NotStored) > 0 {
+			e := &Error{Status: http.StatusServiceUnavailable, Code: "unavailable",
+				Message: fmt.Sprintf("%d events were not stored (indexes in details.not_stored); resend them — event IDs make resending safe", len(res.NotStored)),
+				Details: res}
+			if errors.Is(offerErr, pipeline.ErrClosed) {
+				e.Message = "the server is shutting down; " + e.Message
+			}
+			w.Header().Set("Retry-After", "5")
+			h.err.write(w, r, e)
+			return
+		}
+	}
+	if offerErr != nil {
+		// Full queue for too long, or shutting down: tell the client which
+		// events made it so it can resend the rest (duplicates are dropped).
+		e := &Error{Status: http.StatusServiceUnavailable, Code: "unavailable",
+			Message: fmt.Sprintf("ingest is overloaded or shutting down; events from index %d on were not accepted, resend them", failedAt),
+			Details: res}
+		if errors.Is(offerErr, pipeline.ErrClosed) {
+			e.Message = fmt.Sprintf("the server is shutting down; events from index %d on were not accepted", failedAt)
+		}
+		w.Header().Set("Retry-After", "5")
+		h.err.write(w, r, e)
+		return
+	}
 	if len(res.Rejected) == len(items) {
 		first := res.Rejected[0]
 		h.err.write(w, r, &Error{Status: http.StatusUnprocessableEntity, Code: "invalid_events",
 			Message: fmt.Sprintf("all %d events were rejected; the first (index %d): %s", len(items), first.Index, describe(first)),
 			Fields:  first.Fields, Details: res})
+		return
+	}
+	if durable {
+		writeJSON(w, http.StatusOK, res)
 		return
 	}
 	writeJSON(w, http.StatusAccepted, res)

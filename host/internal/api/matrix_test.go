@@ -135,6 +135,10 @@ func (nopIngest) Offer(context.Context, event.Event) (pipeline.Outcome, error) {
 	return pipeline.Queued, nil
 }
 
+func (nopIngest) OfferStored(context.Context, event.Event) (pipeline.Outcome, pipeline.Ack, error) {
+	return pipeline.Queued, pipeline.Ack{}, nil
+}
+
 // principal is one caller of the matrix.
 type principal struct {
 	name     string

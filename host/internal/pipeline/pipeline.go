@@ -9,6 +9,15 @@
 // away for a while loses nothing; a batch that fails for any other reason is
 // split to isolate the bad events, which are written to a dead-letter file
 // that `spywatcher replay` can load once the cause is fixed.
+//
+// Offer answers once an event is queued: a process killed before the batch
+// is stored loses it. A source that must know an event is durable uses
+// OfferStored instead and waits on the returned Ack, which resolves when the
+// batch holding the event is committed (or when the pipeline gives the event
+// up: a spill or a hard stop). Durable offers are never shed and skip the
+// early duplicate check — the store's unique key makes a second copy
+// harmless, while trusting the in-memory window could acknowledge an event
+// that is queued but not yet stored.
 package pipeline
 
 import (
@@ -20,6 +29,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -122,6 +132,45 @@ func (o Outcome) String() string {
 // ErrClosed is returned by Offer and Submit after Close.
 var ErrClosed = errors.New("pipeline: closed")
 
+// ErrNotStored is returned by Ack.Wait when the pipeline gave the event up
+// without storing it (a permanent store failure or a hard stop wrote it to
+// the spill file instead).
+var ErrNotStored = errors.New("pipeline: event not stored")
+
+// Ack is what OfferStored promises: Wait returns nil once the event is in
+// the store (stored by this batch, or already there from an earlier one).
+// The zero Ack (an event with nothing to store) is done at once.
+type Ack struct{ w *waiter }
+
+// Wait blocks until the event is stored (nil), given up (ErrNotStored) or
+// ctx ends (its error; the event may still be stored later).
+func (a Ack) Wait(ctx context.Context) error {
+	if a.w == nil {
+		return nil
+	}
+	select {
+	case <-a.w.done:
+		if a.w.stored {
+			return nil
+		}
+		return ErrNotStored
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// waiter is shared by every durable offer of one event ID until a batch
+// holding that ID is committed or spilled.
+type waiter struct {
+	done   chan struct{}
+	stored bool // set before done is closed
+	// Guarded by Pipeline.wmu: offers holding it that have not queued their
+	// copy yet, and whether any copy was queued (then only a batch's
+	// outcome removes it).
+	refs   int
+	queued bool
+}
+
 // Pipeline moves events from sources to the store and the bus.
 type Pipeline struct {
 	cfg    Config
@@ -137,6 +186,10 @@ type Pipeline struct {
 	closed    bool
 
 	dedup *recent
+
+	wmu      sync.Mutex
+	waiters  map[string]*waiter // event ID → durable offers waiting for it
+	nwaiters atomic.Int64       // len(waiters), read without the lock by writers
 }
 
 // New returns a pipeline writing to w and publishing to pub. Metrics are
@@ -156,6 +209,7 @@ func New(cfg Config, w Writer, pub Publisher, reg prometheus.Registerer) (*Pipel
 		shedAt:  int(float64(cfg.QueueSize) * cfg.ShedAt),
 		closing: make(chan struct{}),
 		dedup:   newRecent(cfg.DedupWindow),
+		waiters: map[string]*waiter{},
 	}
 	if err := m.queueDepth(func() float64 { return float64(len(p.queue)) }); err != nil {
 		return nil, err
@@ -175,47 +229,148 @@ func (p *Pipeline) Submit(ctx context.Context, ev event.Event) error {
 // *event.ValidationError for an invalid event, or is ErrClosed or the
 // context's error.
 func (p *Pipeline) Offer(ctx context.Context, ev event.Event) (Outcome, error) {
+	out, _, err := p.offer(ctx, ev, false)
+	return out, err
+}
+
+// OfferStored is Offer for a source that acknowledges only what is stored:
+// the event is queued like any other (never shed: a presence update waits
+// for room too), and the returned Ack resolves once the batch holding it is
+// committed. An event already stored resolves as stored once its copy is
+// written again (the store drops it as a duplicate). NotCollected events
+// get the zero Ack (nothing to wait for).
+func (p *Pipeline) OfferStored(ctx context.Context, ev event.Event) (Outcome, Ack, error) {
+	return p.offer(ctx, ev, true)
+}
+
+func (p *Pipeline) offer(ctx context.Context, ev event.Event, durable bool) (Outcome, Ack, error) {
+	out, w, err := p.enqueue(ctx, ev, durable)
+	if w == nil {
+		return out, Ack{}, err
+	}
+	return out, Ack{w: w}, err
+}
+
+// enqueue does the work of Offer; for a durable offer that was queued it
+// returns the event's waiter.
+func (p *Pipeline) enqueue(ctx context.Context, ev event.Event, durable bool) (Outcome, *waiter, error) {
 	p.m.received.WithLabelValues(string(ev.Kind)).Inc()
 	if err := p.validate(&ev); err != nil {
 		p.m.rejected.WithLabelValues("invalid").Inc()
-		return 0, err
+		return 0, nil, err
 	}
 	if p.cfg.Filter != nil {
 		if reason := p.cfg.Filter.NotCollected(&ev); reason != "" {
 			p.m.rejected.WithLabelValues(reason).Inc()
-			return NotCollected, nil
+			return NotCollected, nil, nil
 		}
 	}
-	if !p.dedup.add(ev.ID) {
+	added := p.dedup.add(ev.ID)
+	if !added && !durable {
 		p.m.duplicates.Inc()
-		return Duplicate, nil
+		return Duplicate, nil, nil
+	}
+	// undo forgets what this offer did when the event is not queued after all.
+	var w *waiter
+	undo := func() {
+		if added {
+			p.dedup.remove(ev.ID)
+		}
+		if w != nil {
+			p.unwait(ev.ID, w)
+		}
+	}
+	if durable {
+		// Registered before the event can reach a writer, so that the batch
+		// holding it finds the waiter.
+		w = p.wait(ev.ID)
 	}
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	if p.closed {
-		p.dedup.remove(ev.ID)
-		return 0, ErrClosed
+		undo()
+		return 0, nil, ErrClosed
 	}
-	if ev.Kind == event.KindPresenceUpdate && len(p.queue) >= p.shedAt {
-		p.dedup.remove(ev.ID)
+	if !durable && ev.Kind == event.KindPresenceUpdate && len(p.queue) >= p.shedAt {
+		undo()
 		p.m.shed.WithLabelValues(string(ev.Kind)).Inc()
-		return Shed, nil
+		return Shed, nil, nil
 	}
 	select {
 	case p.queue <- ev:
-		return Queued, nil
+		p.queued(w)
+		return Queued, w, nil
 	default:
 	}
 	p.m.backpressure.Inc()
 	select {
 	case p.queue <- ev:
-		return Queued, nil
+		p.queued(w)
+		return Queued, w, nil
 	case <-p.closing:
-		p.dedup.remove(ev.ID)
-		return 0, ErrClosed
+		undo()
+		return 0, nil, ErrClosed
 	case <-ctx.Done():
-		p.dedup.remove(ev.ID)
-		return 0, ctx.Err()
+		undo()
+		return 0, nil, ctx.Err()
+	}
+}
+
+// wait returns the waiter of id, creating it, and holds a reference until
+// the offer queued the event or gave up.
+func (p *Pipeline) wait(id string) *waiter {
+	p.wmu.Lock()
+	defer p.wmu.Unlock()
+	w := p.waiters[id]
+	if w == nil {
+		w = &waiter{done: make(chan struct{})}
+		p.waiters[id] = w
+		p.nwaiters.Add(1)
+	}
+	w.refs++
+	return w
+}
+
+// queued marks that a copy of w's event is in the queue: the waiter now
+// stays until a batch resolves it.
+func (p *Pipeline) queued(w *waiter) {
+	if w == nil {
+		return
+	}
+	p.wmu.Lock()
+	w.refs--
+	w.queued = true
+	p.wmu.Unlock()
+}
+
+// unwait drops an offer's reference; a waiter nobody queued an event for
+// is forgotten.
+func (p *Pipeline) unwait(id string, w *waiter) {
+	p.wmu.Lock()
+	defer p.wmu.Unlock()
+	w.refs--
+	if w.refs == 0 && !w.queued && p.waiters[id] == w {
+		delete(p.waiters, id)
+		p.nwaiters.Add(-1)
+	}
+}
+
+// resolve settles the waiters of evs: stored, or given up.
+func (p *Pipeline) resolve(evs []event.Event, stored bool) {
+	if p.nwaiters.Load() == 0 {
+		return
+	}
+	p.wmu.Lock()
+	defer p.wmu.Unlock()
+	for i := range evs {
+		w := p.waiters[evs[i].ID]
+		if w == nil {
+			continue
+		}
+		delete(p.waiters, evs[i].ID)
+		p.nwaiters.Add(-1)
+		w.stored = stored
+		close(w.done)
 	}
 }
 
@@ -403,6 +558,7 @@ func (p *Pipeline) write(ctx context.Context, batch []event.Event) {
 				p.m.stored.WithLabelValues(string(res.Stored[i].Kind)).Inc()
 			}
 			p.m.lastStored.Set(float64(p.cfg.Now().Unix()))
+			p.resolve(batch, true)
 			if p.pub != nil && len(res.Stored) > 0 {
 				p.pub.Publish(ctx, res.Stored)
 			}
@@ -465,6 +621,7 @@ func (p *Pipeline) spill(evs []event.Event, reason string) {
 	if len(evs) == 0 {
 		return
 	}
+	p.resolve(evs, false)
 	p.m.spilled.Add(float64(len(evs)))
 	if p.cfg.SpillDir == "" {
 		p.cfg.Logger.Error("events lost: no spill directory configured", "events", len(evs), "reason", reason)

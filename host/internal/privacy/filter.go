@@ -184,6 +184,14 @@ func (f *Filter) Run(ctx context.Context, poll time.Duration) {
 		})
 		defer cancel()
 	}
+	// Changes signalled between NewFilter and now were missed (nothing was
+	// subscribed yet): a host spends seconds installing plugins in between,
+	// and another instance's first settings would be ignored until the
+	// first poll — events dropped as "not configured" meanwhile. Look once
+	// now that the subscription is live.
+	if err := f.reload(ctx, false); err != nil && ctx.Err() == nil {
+		f.log.Error("privacy: reload settings", "err", err)
+	}
 	if poll <= 0 {
 		poll = 2 * time.Second
 	}

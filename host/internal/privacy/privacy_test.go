@@ -209,6 +209,46 @@ func TestFilterFollowsOtherInstances(t *testing.T) {
 	}
 }
 
+// TestFilterCatchesUpWhenRunStarts: a change signalled after an instance
+// loaded its filter but before Run subscribed (a host installs its plugins
+// in between) is seen as soon as Run starts, not at the first poll.
+func TestFilterCatchesUpWhenRunStarts(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "p.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	n := bus.NewSignals()
+	a, err := NewFilter(ctx, st, n, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := NewFilter(ctx, st, n, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, _ := New(Config{}, st, a, nil, nil)
+	if err := svc.SaveSettings(ctx, allOn(guild)); err != nil { // signalled to nobody
+		t.Fatal(err)
+	}
+	ev := mk(event.KindTypingStart, guild, alice, t0, &event.TypingStart{})
+	if got := b.NotCollected(&ev); got != ReasonNotConfigured {
+		t.Fatalf("before Run: %q", got)
+	}
+	done := make(chan struct{})
+	go func() { b.Run(ctx, time.Hour); close(done) }() // no poll within the test
+	defer func() { cancel(); <-done }()
+	deadline := time.Now().Add(10 * time.Second)
+	for b.NotCollected(&ev) != "" {
+		if time.Now().After(deadline) {
+			t.Fatal("Run did not pick up the change made before it started")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 func count(t *testing.T, st *store.Store, table, g string) int {
 	t.Helper()
 	ex, err := st.ExportUser(context.Background(), g, alice)
