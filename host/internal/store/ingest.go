@@ -52,7 +52,7 @@ func (s *Store) Ingest(ctx context.Context, evs []event.Event) (IngestResult, er
 	}
 	defer tx.Rollback() //nolint:errcheck // after Commit this is a no-op
 
-	bt := &batchTx{conn: conn, tx: tx, staged: map[string]bool{}, perTx: s.pgbouncer}
+	bt := &batchTx{conn: conn, tx: tx}
 	isNew, err := s.insertEvents(ctx, bt, rows)
 	if err != nil {
 		return res, fmt.Errorf("store: ingest: events: %w", err)
@@ -155,20 +155,19 @@ func maxRows(cols int) int { return 30000 / cols }
 // batchTx is the transaction of one ingest batch and the connection under
 // it (COPY needs the connection).
 type batchTx struct {
-	conn   *sql.Conn
-	tx     *sql.Tx
-	staged map[string]bool // staging tables used in this transaction
-	perTx  bool            // staging tables are dropped at commit (PgBouncer)
+	conn *sql.Conn
+	tx   *sql.Tx
 }
 
 // bulk inserts rows of len(cols) values each (args is flat) into table,
 // with suffix (an ON CONFLICT clause, or "") applied to every row.
 //
-// SQLite gets multi-row INSERT statements. PostgreSQL gets COPY: straight
-// into the table when there is no conflict clause, otherwise into a
-// temporary staging table that is then merged with INSERT ... SELECT. Huge
-// multi-row VALUES statements are slow to parse and plan on PostgreSQL;
-// COPY is not, and needs one round trip per table.
+// SQLite gets multi-row INSERT statements. PostgreSQL gets COPY straight
+// into the table when there is no conflict clause, otherwise one INSERT …
+// SELECT FROM unnest(…) with a column array per parameter
+// (ingest_postgres.go). Huge multi-row VALUES statements are slow to parse
+// and plan on PostgreSQL; both of these are not, with one round trip per
+// table.
 func (s *Store) bulk(ctx context.Context, bt *batchTx, table, columns, suffix string, args []any) error {
 	cols := strings.Split(columns, ",")
 	for i := range cols {
@@ -189,23 +188,27 @@ func (s *Store) bulk(ctx context.Context, bt *batchTx, table, columns, suffix st
 		}
 		return nil
 	}
-	target := table
-	if suffix != "" {
-		target = "stage_" + table
-		if err := stage(ctx, bt, target, table); err != nil {
+	if suffix == "" {
+		return withPgx(bt.conn, func(c *pgx.Conn) error {
+			_, err := c.CopyFrom(ctx, pgx.Identifier{table}, cols, pgx.CopyFromSlice(n, func(i int) ([]any, error) {
+				return args[i*len(cols) : (i+1)*len(cols)], nil
+			}))
 			return err
+		})
+	}
+	arrays := make([][]any, len(cols))
+	for j := range arrays {
+		a := make([]any, n)
+		for i := range a {
+			a[i] = args[i*len(cols)+j]
 		}
+		arrays[j] = a
 	}
-	err := withPgx(bt.conn, func(c *pgx.Conn) error {
-		_, err := c.CopyFrom(ctx, pgx.Identifier{target}, cols, pgx.CopyFromSlice(n, func(i int) ([]any, error) {
-			return args[i*len(cols) : (i+1)*len(cols)], nil
-		}))
-		return err
-	})
-	if err != nil || suffix == "" {
+	q, params, err := s.unnestInsert(ctx, bt, table, cols, arrays)
+	if err != nil {
 		return err
 	}
-	_, err = bt.tx.ExecContext(ctx, `INSERT INTO `+table+` (`+columns+`) SELECT `+columns+` FROM `+target+` `+suffix)
+	_, err = bt.tx.ExecContext(ctx, q+` `+suffix, params...)
 	return err
 }
 

@@ -79,7 +79,8 @@ type Store struct {
 	log     *slog.Logger
 	seal    *sealing.Keyring
 
-	rebound sync.Map // query text with ? -> dialect's text
+	rebound  sync.Map // query text with ? -> dialect's text
+	colTypes sync.Map // PostgreSQL table -> column -> udt name (ingest_postgres.go)
 
 	// schemaVersion is the highest migration this binary knows.
 	schemaVersion int64
@@ -87,10 +88,6 @@ type Store struct {
 	stopCheckpoints func() // SQLite only
 
 	kvUsage kvUsage // plugins' storage use, for quota checks (plugins.go)
-
-	// pgbouncer: behind PgBouncer's transaction pooling, staging tables
-	// must live for one transaction only (ingest_postgres.go).
-	pgbouncer bool
 }
 
 // Open connects to the database named by dsn, applies pending migrations and
@@ -133,7 +130,6 @@ func connect(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		if err != nil {
 			return nil, fmt.Errorf("store: open postgres: %w", redactDSNError(err, dsn))
 		}
-		s.pgbouncer = opts.PgBouncer
 		if opts.PgBouncer && !strings.Contains(dsn, "default_query_exec_mode=") {
 			pc.DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe
 		}
