@@ -101,7 +101,9 @@ func ingest(b *testing.B, st *store.Store, evs []event.Event) time.Duration {
 	if n := envInt("SPYWATCHER_BENCH_WRITERS", 0); n > 0 {
 		writers = n
 	}
-	p, err := pipeline.New(pipeline.Config{MaxFuture: 100 * 365 * 24 * time.Hour, Writers: writers}, st, bus.NewLocal(), reg)
+	// SPYWATCHER_BENCH_BATCH overrides the batch size (0: the pipeline's default).
+	p, err := pipeline.New(pipeline.Config{MaxFuture: 100 * 365 * 24 * time.Hour, Writers: writers,
+		BatchSize: envInt("SPYWATCHER_BENCH_BATCH", 0)}, st, bus.NewLocal(), reg)
 	if err != nil {
 		b.Fatal(err)
 	}
