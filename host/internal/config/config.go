@@ -232,7 +232,7 @@ func Settings() []Setting {
 
 		integer("queue-size", "SPYWATCHER_QUEUE_SIZE", "65536", "events the ingest queue holds before shedding presence and pushing back",
 			func(c *Config) *int { return &c.QueueSize }, 16, 10_000_000),
-		integer("batch-size", "SPYWATCHER_BATCH_SIZE", "8192", "most events stored per transaction (fewer, larger transactions write each index page to the log once)",
+		integer("batch-size", "SPYWATCHER_BATCH_SIZE", "32768", "most events stored per transaction (fewer, larger transactions write each index page to the log once)",
 			func(c *Config) *int { return &c.BatchSize }, 1, 100_000),
 		duration("flush-interval", "SPYWATCHER_FLUSH_INTERVAL", "50ms", "longest an event waits for its batch to fill",
 			func(c *Config) *time.Duration { return &c.FlushInterval }),

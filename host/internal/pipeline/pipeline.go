@@ -52,7 +52,7 @@ type Publisher interface {
 type Config struct {
 	QueueSize int     // events the queue holds; default 65536
 	ShedAt    float64 // fill ratio above which presence is shed; default 0.8
-	BatchSize int     // most events per store call; default 8192
+	BatchSize int     // most events per store call; default 32768
 	// Writers is how many batches are stored at once; default 1. Events are
 	// partitioned by member, so one member's events keep their order and
 	// concurrent writers never touch the same member's rows.
@@ -80,7 +80,7 @@ func (c *Config) defaults() {
 		c.ShedAt = 0.8
 	}
 	if c.BatchSize <= 0 {
-		c.BatchSize = 8192
+		c.BatchSize = 32768
 	}
 	if c.Writers <= 0 {
 		c.Writers = 1
