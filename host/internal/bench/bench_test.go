@@ -31,6 +31,7 @@ import (
 
 	"github.com/spywatcher/spywatcher/host/internal/api"
 	"github.com/spywatcher/spywatcher/host/internal/auth"
+	"github.com/spywatcher/spywatcher/host/internal/authz"
 	"github.com/spywatcher/spywatcher/host/internal/bus"
 	"github.com/spywatcher/spywatcher/host/internal/ingest/simulate"
 	"github.com/spywatcher/spywatcher/host/internal/pipeline"
@@ -255,7 +256,12 @@ func benchAPI(b *testing.B, tg target, total, members int) {
 	if _, err := auth.EnsureAdminToken(ctx, st, tok); err != nil {
 		b.Fatal(err)
 	}
-	h, err := api.Router(api.Deps{Store: st, Auth: auth.NewAuthenticator(st), Now: func() time.Time { return from }})
+	enf, err := authz.New(ctx, st, authz.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer enf.Close()
+	h, err := api.Router(api.Deps{Store: st, Auth: auth.NewAuthenticator(st), Authz: enf, Now: func() time.Time { return from }})
 	if err != nil {
 		b.Fatal(err)
 	}
