@@ -93,7 +93,7 @@ type Limits struct {
 	TimeoutMS     int `json:"timeout_ms,omitempty"`      // per call; default 2000, at most 30000
 	KVBytes       int `json:"kv_bytes,omitempty"`        // per guild; default 1 MiB, at most 64 MiB
 	Instances     int `json:"instances,omitempty"`       // concurrent calls per guild; default 2, at most 8
-	QueueEvents   int `json:"queue_events,omitempty"`    // events waiting per guild; default 10000, at most 100000
+	QueueEvents   int `json:"queue_events,omitempty"`    // events waiting per guild; default 65536, at most 100000
 	BatchEvents   int `json:"batch_events,omitempty"`    // events per on_events call; default 256, at most 4096
 	MaxOutputKB   int `json:"max_output_kb,omitempty"`   // per call; default 1024, at most 16384
 	LogsPerMinute int `json:"logs_per_minute,omitempty"` // default 600, at most 6000
@@ -268,7 +268,7 @@ func (m *Manifest) validate() error {
 	limit("timeout_ms", &l.TimeoutMS, 2000, 30000)
 	limit("kv_bytes", &l.KVBytes, 1<<20, 64<<20)
 	limit("instances", &l.Instances, 2, 8)
-	limit("queue_events", &l.QueueEvents, 10000, 100000)
+	limit("queue_events", &l.QueueEvents, 65536, 100000)
 	limit("batch_events", &l.BatchEvents, 256, 4096)
 	limit("max_output_kb", &l.MaxOutputKB, 1024, 16384)
 	limit("logs_per_minute", &l.LogsPerMinute, 600, 6000)
