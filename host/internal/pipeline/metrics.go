@@ -40,7 +40,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		lastStored: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "last_stored_timestamp_seconds",
 			Help: "Unix time of the last successful batch write."}),
 		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "batch_size_events",
-			Help: "Events per stored batch.", Buckets: prometheus.ExponentialBuckets(1, 4, 8)}),
+			Help: "Events per stored batch.", Buckets: prometheus.ExponentialBuckets(1, 4, 9)}), // up to 65,536: the default maximum is 32,768
 		writeSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "batch_write_seconds",
 			Help: "Time to store a batch, retries included.", Buckets: prometheus.ExponentialBuckets(0.0005, 2.5, 12)}),
 	}
