@@ -100,7 +100,8 @@ func BenchmarkScoring(b *testing.B) {
 	defer h.Close(ctx)
 	installScorers(b, h, guild)
 	ss := &syntheticStore{Store: st, members: synthetic(n, end)}
-	sc := analytics.NewScoring(analytics.ScoringConfig{BatchSize: batch, Now: func() time.Time { return end }}, ss, h, bus.NewLocal())
+	sc := analytics.NewScoring(analytics.ScoringConfig{BatchSize: batch, Parallel: envInt("SPYWATCHER_BENCH_SCORE_PARALLEL", 0),
+		Now: func() time.Time { return end }}, ss, h, bus.NewLocal())
 	// Warm up: instances created, code compiled.
 	warm := &syntheticStore{Store: st, members: ss.members[:batch]}
 	if _, err := analytics.NewScoring(analytics.ScoringConfig{BatchSize: batch, Now: func() time.Time { return end }}, warm, h, nil).

@@ -362,7 +362,7 @@ type scoredBatch struct {
 }
 
 // FlushRows is about how many scores one transaction stores.
-const FlushRows = 5000
+const FlushRows = 20000
 
 // scoreBatch scores one batch with one scorer.
 func (s *Scoring) scoreBatch(ctx context.Context, j *job, run store.ScoreRun, batch *plugin.ScoreBatch, prev map[string]float64) (scoredBatch, error) {
