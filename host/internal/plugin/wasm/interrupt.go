@@ -657,20 +657,20 @@ func (r *reader) limits() {
 	}
 }
 
-// memarg is an alignment (bit 6 set: a memory index follows) and an offset.
+// memarg is an alignment (bit 6 set: a memory index follows) and an
+// offset (64 bits wide with memory64).
 func (r *reader) memarg() {
-	align := r.u32()
-	if align&0x40 != 0 {
+	if align := r.u32(); align&0x40 != 0 {
 		r.u32()
 	}
-	v, n := binary.Uvarint(r.b[min(len(r.b), r.pos):min(len(r.b), r.pos+10)])
-	_ = v
-	if r.err == nil && n <= 0 {
-		r.err = errors.New("bad memarg offset")
+	if r.err != nil {
+		return
 	}
-	if r.err == nil {
+	if _, n := binary.Uvarint(r.b[r.pos:min(len(r.b), r.pos+10)]); n > 0 {
 		r.pos += n
+		return
 	}
+	r.err = errors.New("bad memarg offset")
 }
 
 func uleb(v uint32) []byte { return binary.AppendUvarint(nil, uint64(v)) }
