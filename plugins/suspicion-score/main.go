@@ -10,13 +10,9 @@ type scorer struct{}
 
 func (scorer) Score(ctx *plugin.Context, req plugin.ScoreRequest) (plugin.ScoreResponse, error) {
 	w := weightsFrom(ctx.ConfigFloat)
-	var ws [len(signalsArray)]float64
-	for i, s := range signals {
-		ws[i] = w[s.name]
-	}
 	res := plugin.ScoreResponse{Scores: make([]plugin.Score, 0, len(req.Members))}
 	for i := range req.Members {
-		res.Scores = append(res.Scores, suspicionWeighted(&req.Members[i], &ws))
+		res.Scores = append(res.Scores, suspicion(&req.Members[i], w))
 	}
 	return res, nil
 }

@@ -35,7 +35,7 @@ func round(v float64, places int) float64 {
 var oddHours = []int{1, 2, 3, 4, 5}
 
 // signals are the seven factors, in the order of README.md.
-var signals = []signal{
+var signals = [...]signal{
 	{"multi_client", 15, func(m *plugin.MemberStats) (float64, any) {
 		if m.OnlineSeconds < 3600 {
 			return 0, 0.0
@@ -90,14 +90,17 @@ var signals = []signal{
 	}, func(v any) string { return "bursts of " + strconv.FormatInt(v.(int64), 10) + " messages a minute" }},
 }
 
-// weights returns each signal's weight: the guild's configuration
+// weights is each signal's weight, in the order of signals.
+type weights [len(signals)]float64
+
+// weightsFrom reads the weights: the guild's configuration
 // ("weight_<signal>", 0–100) or the default.
-func weightsFrom(config func(key string, def float64) float64) map[string]float64 {
-	w := make(map[string]float64, len(signals))
-	for _, s := range signals {
-		w[s.name] = max(0, config("weight_"+s.name, s.weight))
+func weightsFrom(config func(key string, def float64) float64) *weights {
+	var w weights
+	for i, s := range signals {
+		w[i] = max(0, config("weight_"+s.name, s.weight))
 	}
-	return w
+	return &w
 }
 
 func duration(sec int64) string {
@@ -115,22 +118,10 @@ func duration(sec int64) string {
 // topFactors is how many factors the explanation names.
 const topFactors = 3
 
-// suspicion scores one member: 100 × Σ wᵢ·sᵢ / Σ wᵢ.
-func suspicion(m *plugin.MemberStats, w map[string]float64) plugin.Score {
-	var ws [len(signalsArray)]float64
-	for i, s := range signals {
-		ws[i] = w[s.name]
-	}
-	return suspicionWeighted(m, &ws)
-}
-
-// signalsArray sizes the per-member scratch arrays.
-var signalsArray [7]struct{}
-
-// suspicionWeighted is suspicion with the weights in signal order. It
-// allocates little (inside WebAssembly every allocation is dear): the
-// factors, their boxed values, and the explanation.
-func suspicionWeighted(m *plugin.MemberStats, ws *[len(signalsArray)]float64) plugin.Score {
+// suspicion scores one member: 100 × Σ wᵢ·sᵢ / Σ wᵢ. It allocates little
+// (inside WebAssembly every allocation is dear): the factors, their boxed
+// values, and the explanation.
+func suspicion(m *plugin.MemberStats, ws *weights) plugin.Score {
 	total := 0.0
 	for _, w := range ws {
 		total += w
@@ -149,7 +140,7 @@ func suspicionWeighted(m *plugin.MemberStats, ws *[len(signalsArray)]float64) pl
 	score = round(min(100, score), 1)
 	// The top factors by contribution, ties in signal order (a stable
 	// insertion sort of indices).
-	var order [len(signalsArray)]int
+	var order [len(signals)]int
 	for i := range order {
 		order[i] = i
 		for j := i; j > 0 && factors[order[j]].Contribution > factors[order[j-1]].Contribution; j-- {
