@@ -196,15 +196,7 @@ func (s *Store) bulk(ctx context.Context, bt *batchTx, table, columns, suffix st
 			return err
 		})
 	}
-	arrays := make([][]any, len(cols))
-	for j := range arrays {
-		a := make([]any, n)
-		for i := range a {
-			a[i] = args[i*len(cols)+j]
-		}
-		arrays[j] = a
-	}
-	q, params, err := s.unnestInsert(ctx, bt, table, cols, arrays)
+	q, params, err := s.unnestInsert(ctx, bt, table, cols, args)
 	if err != nil {
 		return err
 	}

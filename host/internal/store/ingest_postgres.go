@@ -38,13 +38,17 @@ func withPgx(conn *sql.Conn, f func(*pgx.Conn) error) error {
 // insert with ON CONFLICT.
 func (s *Store) copyEvents(ctx context.Context, bt *batchTx, rows []eventRow) (map[string]bool, error) {
 	cols := []string{"id", "guild_id", "kind", "user_id", "channel_id", "at", "data", "ingested_at"}
+	args := make([]any, 0, len(rows)*len(cols))
+	for i := range rows {
+		r := &rows[i]
+		args = append(args, r.id, r.guild, r.kind, r.user, r.channel, r.at, string(r.data), r.ingestedAt)
+	}
 	if _, err := bt.tx.ExecContext(ctx, `SAVEPOINT events_copy`); err != nil {
 		return nil, err
 	}
 	err := withPgx(bt.conn, func(c *pgx.Conn) error {
 		_, err := c.CopyFrom(ctx, pgx.Identifier{"events"}, cols, pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
-			r := &rows[i]
-			return []any{r.id, r.guild, r.kind, r.user, r.channel, r.at, string(r.data), r.ingestedAt}, nil
+			return args[i*len(cols) : (i+1)*len(cols)], nil
 		}))
 		return err
 	})
@@ -61,17 +65,7 @@ func (s *Store) copyEvents(ctx context.Context, bt *batchTx, rows []eventRow) (m
 	if _, err := bt.tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT events_copy`); err != nil {
 		return nil, err
 	}
-	arrays := make([][]any, len(cols))
-	for j := range arrays {
-		arrays[j] = make([]any, len(rows))
-	}
-	for i := range rows {
-		r := &rows[i]
-		for j, v := range []any{r.id, r.guild, r.kind, r.user, r.channel, r.at, string(r.data), r.ingestedAt} {
-			arrays[j][i] = v
-		}
-	}
-	q, params, err := s.unnestInsert(ctx, bt, "events", cols, arrays)
+	q, params, err := s.unnestInsert(ctx, bt, "events", cols, args)
 	if err != nil {
 		return nil, err
 	}
@@ -92,8 +86,9 @@ func (s *Store) copyEvents(ctx context.Context, bt *batchTx, rows []eventRow) (m
 }
 
 // unnestInsert returns `INSERT INTO table (cols) SELECT * FROM unnest(…)`
-// with one typed array parameter per column, and those parameters.
-func (s *Store) unnestInsert(ctx context.Context, bt *batchTx, table string, cols []string, arrays [][]any) (string, []any, error) {
+// with one typed array parameter per column, and those parameters, for rows
+// of len(cols) values each (args is flat).
+func (s *Store) unnestInsert(ctx context.Context, bt *batchTx, table string, cols []string, args []any) (string, []any, error) {
 	types, err := s.columnTypes(ctx, bt, table)
 	if err != nil {
 		return "", nil, err
@@ -110,7 +105,11 @@ func (s *Store) unnestInsert(ctx context.Context, bt *batchTx, table string, col
 			q.WriteString(", ")
 		}
 		fmt.Fprintf(&q, "$%d::%s[]", j+1, t)
-		params[j] = arrays[j]
+		col := make([]any, len(args)/len(cols))
+		for i := range col {
+			col[i] = args[i*len(cols)+j]
+		}
+		params[j] = col
 	}
 	q.WriteString(")")
 	return q.String(), params, nil
