@@ -12,9 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/spywatcher/spywatcher/host/internal/api"
-	"github.com/spywatcher/spywatcher/host/internal/auth"
-	"github.com/spywatcher/spywatcher/host/internal/authz"
 	"github.com/spywatcher/spywatcher/host/internal/ingest/simulate"
 	"github.com/spywatcher/spywatcher/host/internal/store"
 	"github.com/spywatcher/spywatcher/host/internal/store/storetest"
@@ -82,19 +79,7 @@ func benchAnalytics(b *testing.B, tg target, total, members int) {
 	if err := st.EnsureGuildTimezone(ctx, guild, epoch, "America/New_York"); err != nil {
 		b.Fatal(err)
 	}
-	const tok = "bench-admin-token-0123456789"
-	if _, err := auth.EnsureAdminToken(ctx, st, tok); err != nil {
-		b.Fatal(err)
-	}
-	enf, err := authz.New(ctx, st, authz.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer enf.Close()
-	h, err := api.Router(api.Deps{Store: st, Auth: auth.NewAuthenticator(st), Authz: enf, Now: func() time.Time { return end }})
-	if err != nil {
-		b.Fatal(err)
-	}
+	h := adminRouter(b, st, end)
 	page, err := st.ListMembers(ctx, guild, store.MemberQuery{Limit: 500, Sort: "messages", Desc: true})
 	if err != nil || len(page.Members) == 0 {
 		b.Fatalf("no members: %v", err)
@@ -115,7 +100,7 @@ func benchAnalytics(b *testing.B, tg target, total, members int) {
 	}
 	call := func(path string) time.Duration {
 		req := httptest.NewRequest("GET", path, nil)
-		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Authorization", "Bearer "+benchToken)
 		w := httptest.NewRecorder()
 		t0 := time.Now()
 		h.ServeHTTP(w, req)

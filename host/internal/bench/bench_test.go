@@ -252,19 +252,7 @@ func benchAPI(b *testing.B, tg target, total, members int) {
 		sim, _ = simulate.New(simulate.Config{Seed: 11, Members: members, Epoch: time.Date(2025, 6, 2, 0, 0, 0, 0, time.UTC)})
 	}
 	guild := sim.Truth().GuildID
-	const tok = "bench-admin-token-0123456789"
-	if _, err := auth.EnsureAdminToken(ctx, st, tok); err != nil {
-		b.Fatal(err)
-	}
-	enf, err := authz.New(ctx, st, authz.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer enf.Close()
-	h, err := api.Router(api.Deps{Store: st, Auth: auth.NewAuthenticator(st), Authz: enf, Now: func() time.Time { return from }})
-	if err != nil {
-		b.Fatal(err)
-	}
+	h := adminRouter(b, st, from)
 	page, err := st.ListMembers(ctx, guild, store.MemberQuery{Limit: 500, Sort: "messages", Desc: true})
 	if err != nil || len(page.Members) == 0 {
 		b.Fatalf("no members: %v", err)
@@ -276,7 +264,7 @@ func benchAPI(b *testing.B, tg target, total, members int) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	call := func(path string) time.Duration {
 		req := httptest.NewRequest("GET", path, nil)
-		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Authorization", "Bearer "+benchToken)
 		w := httptest.NewRecorder()
 		t0 := time.Now()
 		h.ServeHTTP(w, req)
@@ -352,4 +340,27 @@ func shape(path string) string {
 		}
 	}
 	return strings.Join(parts, " ")
+}
+
+// benchToken is the admin token the benchmarks' requests carry.
+const benchToken = "bench-admin-token-0123456789"
+
+// adminRouter is the API router over st, with benchToken an admin token
+// and the clock stopped at now.
+func adminRouter(b *testing.B, st *store.Store, now time.Time) http.Handler {
+	b.Helper()
+	ctx := context.Background()
+	if _, err := auth.EnsureAdminToken(ctx, st, benchToken); err != nil {
+		b.Fatal(err)
+	}
+	enf, err := authz.New(ctx, st, authz.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { enf.Close() })
+	h, err := api.Router(api.Deps{Store: st, Auth: auth.NewAuthenticator(st), Authz: enf, Now: func() time.Time { return now }})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return h
 }
