@@ -238,50 +238,22 @@ func (s *Scoring) execute(ctx context.Context, j *job) {
 		}
 	}
 	// Scorers run on Parallel workers; one writer stores what they return
-	// in transactions of about FlushRows rows. Small transactions made
-	// SQLite write the same index pages to its WAL again and again (a
-	// batch's scores land all over the ranking index).
-	// The buffer lets scorers go on while the writer commits.
+	// (writeScores). The buffer lets scorers go on while the writer commits.
 	scored := make(chan scoredBatch, 2*FlushRows/s.cfg.BatchSize+s.cfg.Parallel)
 	written := make(chan struct{})
 	go func() {
 		defer close(written)
-		var pending []scoredBatch
-		rows := 0
-		flush := func() {
-			if len(pending) == 0 {
+		s.writeScores(ctx, scored, func(b scoredBatch, err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				if errs[b.run] == nil {
+					errs[b.run] = err
+				}
 				return
 			}
-			all := make([]store.MemberScore, 0, rows)
-			for _, b := range pending {
-				all = append(all, b.rows...)
-			}
-			err := s.st.PutScores(ctx, all)
-			mu.Lock()
-			for _, b := range pending {
-				if err != nil {
-					if errs[b.run] == nil {
-						errs[b.run] = err
-					}
-					continue
-				}
-				counts[b.run] += len(b.rows)
-			}
-			mu.Unlock()
-			if err == nil && s.pub != nil {
-				for _, b := range pending {
-					s.pub.PublishScores(ctx, b.updates)
-				}
-			}
-			pending, rows = pending[:0], 0
-		}
-		for b := range scored {
-			pending = append(pending, b)
-			if rows += len(b.rows); rows >= FlushRows {
-				flush()
-			}
-		}
-		flush()
+			counts[b.run] += len(b.rows)
+		})
 	}()
 	var wg sync.WaitGroup
 	for range s.cfg.Parallel {
@@ -363,6 +335,39 @@ type scoredBatch struct {
 
 // FlushRows is about how many scores one transaction stores.
 const FlushRows = 20000
+
+// writeScores stores the batches from in, about FlushRows scores per
+// transaction, publishes the stored ones, and reports each batch's outcome
+// to done. Small transactions made SQLite write the same ranking-index pages
+// to its WAL again and again (a batch's scores land all over the index).
+func (s *Scoring) writeScores(ctx context.Context, in <-chan scoredBatch, done func(scoredBatch, error)) {
+	var pending []scoredBatch
+	rows := 0
+	flush := func() {
+		if len(pending) == 0 {
+			return
+		}
+		all := make([]store.MemberScore, 0, rows)
+		for _, b := range pending {
+			all = append(all, b.rows...)
+		}
+		err := s.st.PutScores(ctx, all)
+		for _, b := range pending {
+			done(b, err)
+			if err == nil && s.pub != nil {
+				s.pub.PublishScores(ctx, b.updates)
+			}
+		}
+		pending, rows = pending[:0], 0
+	}
+	for b := range in {
+		pending = append(pending, b)
+		if rows += len(b.rows); rows >= FlushRows {
+			flush()
+		}
+	}
+	flush()
+}
 
 // scoreBatch scores one batch with one scorer.
 func (s *Scoring) scoreBatch(ctx context.Context, j *job, run store.ScoreRun, batch *plugin.ScoreBatch, prev map[string]float64) (scoredBatch, error) {
