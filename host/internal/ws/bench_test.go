@@ -4,24 +4,16 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/base64"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"math/bits"
-	"net"
-	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -41,13 +33,14 @@ import (
 // delay when the frame arrives. Settings: SPYWATCHER_BENCH_WS_CONNS (5000),
 // SPYWATCHER_BENCH_WS_RATE events/s (1000), SPYWATCHER_BENCH_WS_SECONDS (20),
 // SPYWATCHER_BENCH_WS_BATCH events per publish (20, like a pipeline flush),
-// SPYWATCHER_BENCH_WS_FLUSH_MS the hub's coalescing window (25).
+// SPYWATCHER_BENCH_WS_FLUSH_MS the hub's coalescing window (none);
+// SPYWATCHER_BENCH_WS_CLIENT_PROFILE a file for the load client's CPU profile.
 func BenchmarkWSFanout(b *testing.B) {
 	conns := envInt("SPYWATCHER_BENCH_WS_CONNS", 5000)
 	rate := envInt("SPYWATCHER_BENCH_WS_RATE", 1000)
 	seconds := envInt("SPYWATCHER_BENCH_WS_SECONDS", 20)
 	per := envInt("SPYWATCHER_BENCH_WS_BATCH", 20)
-	flush := time.Duration(envInt("SPYWATCHER_BENCH_WS_FLUSH_MS", 25)) * time.Millisecond
+	flush := time.Duration(envInt("SPYWATCHER_BENCH_WS_FLUSH_MS", 0)) * time.Millisecond
 	for i := 0; i < b.N; i++ {
 		az := &fakeAuthz{roles: map[string]map[string]string{}}
 		az.set("user:mod", guildA, "moderator")
@@ -61,7 +54,11 @@ func BenchmarkWSFanout(b *testing.B) {
 		srv := httptest.NewServer(h)
 
 		base := memNow()
-		cmd := exec.Command(os.Args[0], "-test.run=^TestLoadClient$", "-test.v")
+		args := []string{"-test.run=^TestLoadClient$", "-test.v"}
+		if p := os.Getenv("SPYWATCHER_BENCH_WS_CLIENT_PROFILE"); p != "" {
+			args = append(args, "-test.cpuprofile="+p)
+		}
+		cmd := exec.Command(os.Args[0], args...)
 		cmd.Env = append(os.Environ(), "SPYWATCHER_LOAD_CLIENT=1", "SPYWATCHER_LOAD_URL=ws"+strings.TrimPrefix(srv.URL, "http"),
 			"SPYWATCHER_LOAD_CONNS="+strconv.Itoa(conns), "GOMAXPROCS=2")
 		stdin, _ := cmd.StdinPipe()
@@ -122,9 +119,13 @@ func BenchmarkWSFanout(b *testing.B) {
 			}
 		}
 		dropped := metricDropped(h)
-		var fm dto.Metric
+		var fm, wm dto.Metric
 		_ = h.m.frames.Write(&fm)
-		b.ReportMetric(fm.GetCounter().GetValue()/elapsed.Seconds()/float64(conns), "writes/conn/s")
+		_ = h.m.writes.Write(&wm)
+		writes := wm.GetCounter().GetValue()
+		b.ReportMetric(fm.GetCounter().GetValue()/elapsed.Seconds()/float64(conns), "frames/conn/s")
+		b.ReportMetric(writes/elapsed.Seconds()/float64(conns), "writes/conn/s")
+		b.ReportMetric(cpu.Seconds()/writes*1e6, "hub-µs/write")
 		b.ReportMetric(float64(res.P50)/1e6, "p50-ms")
 		b.ReportMetric(float64(res.P99)/1e6, "p99-ms")
 		b.ReportMetric(float64(res.Max)/1e6, "max-ms")
@@ -149,163 +150,6 @@ type loadResult struct {
 	Max      int64 `json:"max"`
 	// CPU is the client's CPU time (ns) from ready to the end.
 	CPU int64 `json:"cpu"`
-}
-
-// TestLoadClient is the benchmark's load client; it runs only when the
-// benchmark starts it. It speaks WebSocket over plain TCP connections
-// itself (the handshake, unmasked server frames, masked client frames) so
-// that it costs little more than the read system calls: a client slower
-// than the hub would measure itself. Every compact presence message in
-// every frame is counted, and its delay (receive time minus its "at", in
-// whole milliseconds, so rounded up) goes into a histogram.
-func TestLoadClient(t *testing.T) {
-	if os.Getenv("SPYWATCHER_LOAD_CLIENT") != "1" {
-		t.Skip("the load client of BenchmarkWSFanout (started by it)")
-	}
-	u, err := url.Parse(os.Getenv("SPYWATCHER_LOAD_URL"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	conns := envInt("SPYWATCHER_LOAD_CONNS", 100)
-	var hist latencyHist
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var open []net.Conn
-	sub := []byte(`{"type":"subscribe","guild_id":"` + guildA + `"}`)
-	ready := make(chan struct{}, conns)
-	sem := make(chan struct{}, 64) // dial a few at a time
-	for i := 0; i < conns; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			nc, br, err := rawDial(u.Host, "/api/v1/ws", "mod")
-			<-sem
-			if err != nil {
-				t.Errorf("dial: %v", err)
-				ready <- struct{}{}
-				return
-			}
-			mu.Lock()
-			open = append(open, nc)
-			mu.Unlock()
-			if err := writeClientFrame(nc, 0x1, sub); err != nil {
-				t.Errorf("subscribe: %v", err)
-				ready <- struct{}{}
-				return
-			}
-			subscribed := false
-			var buf []byte
-			for {
-				op, data, err := readServerFrame(br, &buf)
-				if err != nil {
-					return
-				}
-				switch op {
-				case 0x9: // ping
-					_ = writeClientFrame(nc, 0xA, data)
-					continue
-				case 0x8:
-					return
-				case 0x1:
-				default:
-					continue
-				}
-				now := time.Now().UnixNano()
-				if !subscribed {
-					if bytes.Contains(data, []byte(`"subscribed"`)) {
-						subscribed = true
-						ready <- struct{}{}
-					}
-					continue
-				}
-				if os.Getenv("DBG") != "" {
-					fmt.Fprintf(os.Stderr, "frame op %d: %.200s\n", op, data)
-				}
-				hist.frame(data, now)
-			}
-		}()
-	}
-	for i := 0; i < conns; i++ {
-		<-ready
-	}
-	fmt.Println("ready")
-	cpu0 := cpuTime()
-	_, _ = bufio.NewReader(os.Stdin).ReadString('\n') // until the benchmark closes stdin
-	cpu := cpuTime() - cpu0
-	mu.Lock()
-	for _, nc := range open {
-		_ = nc.Close()
-	}
-	mu.Unlock()
-	wg.Wait()
-	res := hist.result()
-	res.CPU = cpu.Nanoseconds()
-	b, _ := json.Marshal(res)
-	fmt.Println(string(b))
-}
-
-// rawDial opens a WebSocket connection with a Bearer token.
-func rawDial(host, path, token string) (net.Conn, *bufio.Reader, error) {
-	nc, err := net.DialTimeout("tcp", host, 30*time.Second)
-	if err != nil {
-		return nil, nil, err
-	}
-	var key [16]byte
-	_, _ = rand.Read(key[:])
-	req := "GET " + path + " HTTP/1.1\r\nHost: " + host + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: " + base64.StdEncoding.EncodeToString(key[:]) + "\r\n" +
-		"Authorization: Bearer " + token + "\r\n\r\n"
-	if _, err := nc.Write([]byte(req)); err != nil {
-		nc.Close()
-		return nil, nil, err
-	}
-	br := bufio.NewReaderSize(nc, 16<<10)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		nc.Close()
-		return nil, nil, err
-	}
-	if resp.StatusCode != http.StatusSwitchingProtocols {
-		nc.Close()
-		return nil, nil, fmt.Errorf("upgrade answered %s", resp.Status)
-	}
-	return nc, br, nil
-}
-
-// readServerFrame reads one unmasked frame into *buf (reused).
-func readServerFrame(br *bufio.Reader, buf *[]byte) (byte, []byte, error) {
-	var h [8]byte
-	if _, err := io.ReadFull(br, h[:2]); err != nil {
-		return 0, nil, err
-	}
-	b0, b1 := h[0], h[1]
-	if b0&0x80 == 0 || b1&0x80 != 0 {
-		return 0, nil, fmt.Errorf("unexpected frame header %x", h[:2])
-	}
-	op := b0 & 0x0f
-	n := uint64(b1 & 0x7f)
-	switch n {
-	case 126:
-		if _, err := io.ReadFull(br, h[:2]); err != nil {
-			return 0, nil, err
-		}
-		n = uint64(binary.BigEndian.Uint16(h[:2]))
-	case 127:
-		if _, err := io.ReadFull(br, h[:8]); err != nil {
-			return 0, nil, err
-		}
-		n = binary.BigEndian.Uint64(h[:8])
-	}
-	if n > 64<<20 {
-		return 0, nil, fmt.Errorf("frame of %d bytes", n)
-	}
-	if uint64(cap(*buf)) < n {
-		*buf = make([]byte, n)
-	}
-	data := (*buf)[:n]
-	_, err := io.ReadFull(br, data)
-	return op, data, err
 }
 
 // writeClientFrame writes one masked frame (with a zero key: the payload

@@ -1,77 +1,158 @@
 package ws
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
-	"github.com/coder/websocket"
-
 	"github.com/spywatcher/spywatcher/host/internal/auth"
+	"github.com/spywatcher/spywatcher/host/internal/ws/wsproto"
 	"github.com/spywatcher/spywatcher/sdk/go/event"
 )
 
-// maxFrame bounds how much the writer coalesces into one frame.
-const maxFrame = 256 << 10
-
-// conn is one client. The reader goroutine handles subscriptions, the writer
-// goroutine owns the socket's writes and its closing.
+// conn is one client. Its reader (the HTTP handler's goroutine) handles
+// the client's messages; its writes are a sweeper's business (sweep.go).
 type conn struct {
 	h  *Hub
-	ws *websocket.Conn
-	p  auth.Principal
-	q  chan []byte
+	nc net.Conn
+	// fd is the socket's descriptor for the sweeper's non-blocking writes
+	// (-1 when it has none, as with TLS: everything goes through drain);
+	// wmu and fdClosed keep it from being closed during one.
+	fd       int
+	wmu      sync.Mutex
+	fdClosed bool
+	br       *bufio.Reader
+	sw       *sweeper
+	p        auth.Principal
 	// cred re-authenticates at every ping (nil for ticket connections,
 	// whose ticket was checked once and is gone).
 	cred *http.Request
 
-	kickOnce sync.Once
-	kicked   chan struct{}
-	isKicked atomic.Bool
-	code     websocket.StatusCode
-	reason   string
+	// The outbox, under omu: frames waiting (shared, never modified),
+	// whether the connection is on its sweeper's ready list, whether a
+	// goroutine of its own is writing (slow), whether the close frame is
+	// queued (closing: nothing is queued after it) and whether the socket
+	// is closed (dead).
+	omu     sync.Mutex
+	out     [][]byte
+	queued  bool
+	slow    bool
+	closing bool
+	dead    bool
+
+	kickOnce   sync.Once
+	closeDone  atomic.Bool // our close frame is written
+	peerClosed atomic.Bool // the client's close frame arrived
 
 	mu   sync.Mutex
 	subs map[string]category
 
-	// writing is when the write in progress started (Unix ns), 0 if none.
-	writing atomic.Int64
-	// ctx lives as long as the connection; lastPing (the watchdog's) is
-	// when it was last pinged (Unix ns).
-	ctx      context.Context
+	// writing is when the blocking write in progress started (Unix ns), 0
+	// if none; pingSent when the unanswered ping was queued, 0 if none.
+	writing  atomic.Int64
+	pingSent atomic.Int64
+	// lastPing (the watchdog's) is when it was last pinged (Unix ns).
 	lastPing int64
 }
 
-// enqueue queues a frame (a JSON array, shared: never modified) without
-// blocking; a full queue closes the
-// connection as a slow consumer.
-func (c *conn) enqueue(p []byte) {
-	select {
-	case c.q <- p:
-	default:
-		c.h.m.dropped.WithLabelValues("slow_consumer").Inc()
-		c.kick(CloseSlowConsumer, "slow consumer: send queue full, reconnect and resume")
+// closeWait is how long a closing connection waits for the client's close
+// frame before the socket is closed anyway.
+const closeWait = 5 * time.Second
+
+var pingFrame = wsproto.AppendFrame(nil, wsproto.OpPing, nil)
+
+// enqueue queues a frame (shared: never modified) without blocking.
+func (c *conn) enqueue(f []byte) {
+	if c.push(f) {
+		c.sw.mark(c)
 	}
 }
 
-// kick asks the writer to close the connection with code and reason.
-func (c *conn) kick(code websocket.StatusCode, reason string) {
+// push adds f to the outbox and says whether c must be marked ready. A
+// full outbox closes the connection as a slow consumer.
+func (c *conn) push(f []byte) bool {
+	c.omu.Lock()
+	if c.closing || c.dead {
+		c.omu.Unlock()
+		return false
+	}
+	if len(c.out) >= c.h.cfg.QueueSize {
+		c.omu.Unlock()
+		c.h.m.dropped.WithLabelValues("slow_consumer").Inc()
+		c.kick(CloseSlowConsumer, "slow consumer: send queue full, reconnect and resume")
+		return false
+	}
+	c.out = append(c.out, f)
+	mark := !c.queued && !c.slow
+	c.queued = c.queued || mark
+	c.omu.Unlock()
+	return mark
+}
+
+// kick closes the connection with code and reason: the close frame goes
+// before anything queued, then the socket closes when the client answers
+// (or after closeWait).
+func (c *conn) kick(code int, reason string) {
 	c.kickOnce.Do(func() {
-		c.code, c.reason = code, reason
-		c.isKicked.Store(true)
-		close(c.kicked)
-		select { // wake the writer if it waits; if the queue is full it does not
-		case c.q <- nil:
-		default:
+		f := wsproto.CloseFrame(code, reason)
+		c.omu.Lock()
+		if c.dead {
+			c.omu.Unlock()
+			return
 		}
+		clear(c.out)
+		c.out = append(c.out[:0], f)
+		c.closing = true
+		mark := !c.queued && !c.slow
+		c.queued = c.queued || mark
+		c.omu.Unlock()
+		if mark {
+			c.sw.mark(c)
+		}
+		time.AfterFunc(closeWait+c.h.cfg.WriteTimeout, func() { c.die("") })
 	})
+}
+
+// closeSent: our close frame is written; the socket closes now if the
+// client's close frame came, else when it comes (the reader) or after
+// closeWait.
+func (c *conn) closeSent() {
+	c.closeDone.Store(true)
+	if c.peerClosed.Load() {
+		c.die("")
+		return
+	}
+	time.AfterFunc(closeWait, func() { c.die("") })
+}
+
+// die closes the socket, counting reason (if any) the first time.
+func (c *conn) die(reason string) {
+	c.omu.Lock()
+	was := c.dead
+	c.dead = true
+	clear(c.out)
+	c.out = nil
+	c.omu.Unlock()
+	if was {
+		return
+	}
+	if reason != "" {
+		c.h.m.dropped.WithLabelValues(reason).Inc()
+	}
+	c.wmu.Lock()
+	c.fdClosed = true
+	c.wmu.Unlock()
+	_ = c.nc.Close()
 }
 
 // ServeHTTP authenticates and upgrades the request, then serves the
@@ -105,32 +186,51 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusForbidden, "forbidden", "origin "+truncate(r.Header.Get("Origin"), 100)+" may not open the live stream with this session (see --cors-origins)")
 		return
 	}
+	if h.stopped.Load() {
+		writeErr(w, http.StatusServiceUnavailable, "unavailable", "the server is shutting down: reconnect")
+		return
+	}
+	var he *wsproto.HandshakeError
+	if err := wsproto.Check(r); errors.As(err, &he) {
+		for k, v := range he.Header {
+			w.Header()[k] = v
+		}
+		writeErr(w, he.Status, handshakeCodes[he.Status], he.Message)
+		return
+	}
 	// The server's read and write deadlines stay on a hijacked connection:
 	// clear them, the hub has its own timeouts.
 	rc := http.NewResponseController(w)
 	_ = rc.SetReadDeadline(time.Time{})
 	_ = rc.SetWriteDeadline(time.Time{})
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
-		InsecureSkipVerify: true, // the origin was checked above, where it matters (cookies)
-		CompressionMode:    websocket.CompressionDisabled,
-	})
+	nc, br, err := wsproto.Accept(w, r)
 	if err != nil {
-		return // Accept has answered
+		h.log.WarnContext(r.Context(), "ws: upgrade", "err", err)
+		return
 	}
-	ws.SetReadLimit(4 << 10)
-	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
-	defer cancel()
-	c := &conn{h: h, ws: ws, p: p, cred: cred, q: make(chan []byte, h.cfg.QueueSize), kicked: make(chan struct{}), subs: map[string]category{},
-		ctx: ctx, lastPing: time.Now().UnixNano()}
+	c := &conn{h: h, nc: nc, fd: -1, br: br, p: p, cred: cred, subs: map[string]category{}, lastPing: time.Now().UnixNano()}
+	if sc, ok := nc.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			_ = raw.Control(func(fd uintptr) { c.fd = int(fd) })
+		}
+	}
 	h.mu.Lock()
+	c.sw = h.sweepers[h.next%len(h.sweepers)]
+	h.next++
 	h.conns[c] = struct{}{}
 	h.mu.Unlock()
 	h.m.accepted.Inc()
 	defer h.drop(c)
 
 	c.enqueue(control(Message{Type: "hello", Subject: p.Subject}))
-	go c.read(c.ctx)
-	c.write()
+	c.read()
+}
+
+var handshakeCodes = map[int]string{
+	http.StatusBadRequest:              "bad_request",
+	http.StatusMethodNotAllowed:        "method_not_allowed",
+	http.StatusUpgradeRequired:         "upgrade_required",
+	http.StatusHTTPVersionNotSupported: "http_version_not_supported",
 }
 
 // drop forgets c everywhere.
@@ -164,68 +264,13 @@ func (h *Hub) originAllowed(r *http.Request) bool {
 	return err == nil && strings.EqualFold(u.Host, r.Host)
 }
 
-// write sends queued frames, merging those that piled up, and closes the
-// socket when kicked. It waits on the queue alone (kick wakes it with a nil
-// frame); pings and stuck writes are the hub's watchdog's business.
-func (c *conn) write() {
-	var buf []byte // for merging, allocated the first time it is needed
-	for {
-		if c.isKicked.Load() { // being kicked goes before anything queued
-			_ = c.ws.Close(c.code, c.reason)
-			return
-		}
-		f := <-c.q
-		if f == nil {
-			continue
-		}
-		// Queued frames are shared: one is written as it is; several that
-		// piled up are merged into one frame (one write).
-		out := f
-		if len(c.q) > 0 {
-			buf = append(buf[:0], f[:len(f)-1]...)
-		drain:
-			for len(buf) < maxFrame {
-				select {
-				case g := <-c.q:
-					if g != nil {
-						buf = append(buf, ',')
-						buf = append(buf, g[1:len(g)-1]...)
-					}
-				default:
-					break drain
-				}
-			}
-			buf = append(buf, ']')
-			out = buf
-		}
-		// No context deadline per write (a timer and an AfterFunc each
-		// time): the hub's watchdog closes a write stuck too long.
-		c.writing.Store(time.Now().UnixNano())
-		err := c.ws.Write(context.Background(), websocket.MessageText, out)
-		c.writing.Store(0)
-		if err != nil {
-			c.h.m.dropped.WithLabelValues("write_failed").Inc()
-			_ = c.ws.CloseNow()
-			return
-		}
-		c.h.m.frames.Inc()
-		if cap(buf) > maxFrame*2 {
-			buf = nil // do not keep a burst's buffer forever
-		}
-	}
-}
-
-// ping checks the peer is alive, its credential still valid (a revoked
+// ping pings the peer (the watchdog closes it when the pong does not come
+// within WriteTimeout) and checks its credential is still valid (a revoked
 // session or API key, or an expired access token, ends the stream) and its
 // subscriptions still allowed.
-func (c *conn) ping(ctx context.Context) {
-	pctx, cancel := context.WithTimeout(ctx, c.h.cfg.WriteTimeout)
-	defer cancel()
-	if err := c.ws.Ping(pctx); err != nil {
-		c.h.m.dropped.WithLabelValues("ping_timeout").Inc()
-		c.kick(websocket.StatusGoingAway, "ping timeout")
-		return
-	}
+func (c *conn) ping() {
+	c.pingSent.CompareAndSwap(0, time.Now().UnixNano())
+	c.enqueue(pingFrame)
 	if c.cred != nil {
 		p, err := c.h.cfg.Auth.Authenticate(c.cred)
 		if (err != nil && errors.Is(err, auth.ErrUnauthenticated)) || (err == nil && p.Subject != c.p.Subject) {
@@ -260,24 +305,58 @@ func (c *conn) ping(ctx context.Context) {
 	}
 }
 
-// read handles client messages until the connection fails.
-func (c *conn) read(ctx context.Context) {
+// read handles client frames until the connection ends.
+func (c *conn) read() {
+	defer c.die("") // what the close handshake left open
+	rd := wsproto.NewReader(c.br, 4<<10)
 	for {
-		typ, data, err := c.ws.Read(ctx)
+		op, data, err := rd.Next()
 		if err != nil {
-			c.kick(websocket.StatusNormalClosure, "")
+			var pe *wsproto.ProtocolError
+			if errors.As(err, &pe) {
+				c.kick(pe.Code, pe.Reason)
+				c.waitClosed()
+			}
 			return
 		}
-		if typ != websocket.MessageText {
+		switch op {
+		case wsproto.OpPing:
+			c.enqueue(wsproto.AppendFrame(nil, wsproto.OpPong, data))
+		case wsproto.OpPong:
+			c.pingSent.Store(0)
+		case wsproto.OpClose:
+			c.peerClosed.Store(true)
+			if c.closeDone.Load() {
+				return
+			}
+			code, _ := wsproto.CloseCode(data)
+			if code == wsproto.CloseNoStatus {
+				code = wsproto.CloseNormal
+			}
+			c.kick(code, "") // the echo; it closes the socket once written
+			c.waitClosed()
+			return
+		case wsproto.OpBinary:
 			c.enqueue(control(Message{Type: "error", Code: "bad_request", Text: "send JSON text messages"}))
-			continue
+		case wsproto.OpText:
+			var m ClientMessage
+			if err := json.Unmarshal(data, &m); err != nil {
+				c.enqueue(control(Message{Type: "error", Code: "bad_request", Text: "message is not JSON: " + err.Error()}))
+				continue
+			}
+			c.handle(m)
 		}
-		var m ClientMessage
-		if err := json.Unmarshal(data, &m); err != nil {
-			c.enqueue(control(Message{Type: "error", Code: "bad_request", Text: "message is not JSON: " + err.Error()}))
-			continue
+	}
+}
+
+// waitClosed waits, reading and discarding, until the socket is closed
+// (our close frame written and answered, or closeWait over).
+func (c *conn) waitClosed() {
+	var b [512]byte
+	for {
+		if _, err := c.br.Read(b[:]); err != nil {
+			return
 		}
-		c.handle(m)
 	}
 }
 

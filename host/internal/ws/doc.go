@@ -17,16 +17,20 @@
 // plugin events; presence/read (viewer) gets presence updates only;
 // scores/read (moderator) adds score updates.
 //
-// Every message is encoded once. Each guild coalesces what arrives within
-// Config.FlushInterval (25 ms) into one frame (a JSON array of messages)
-// per audience, and that same buffer is queued to every subscriber, so the
-// cost per connection is about one write system call per window. Runs of
-// presence updates travel as compact presence batches (see PresenceTag).
-// Each connection has a bounded queue; its writer merges frames that piled
-// up into one write. A connection whose queue is full is closed with code
-// 4008 and the reason, so one slow client never slows the producer or
-// anyone else; a write stuck longer than WriteTimeout is closed by the
-// hub's watchdog.
+// Every message is encoded once. Each delivery to a guild (a pipeline
+// batch from the bus, or what Config.FlushInterval collected when set)
+// becomes one WebSocket frame per audience, and those same bytes are queued
+// to every subscriber (server frames are unmasked, so they can be shared;
+// package wsproto is the protocol). Runs of presence updates travel as
+// compact presence batches (see PresenceTag). A few sweepers, one per core,
+// write each ready connection's queued frames in one non-blocking system
+// call (sweep.go); frames that piled up while a connection waited for its
+// turn go out together, so the write rate adapts to the load. A connection
+// whose socket is full gets a goroutine of its own until it has caught up;
+// its queue is bounded, and a connection whose queue overflows is closed
+// with code 4008 and the reason, so one slow client never slows the
+// producer or anyone else. A write stuck longer than WriteTimeout, or a
+// ping unanswered that long, closes the connection (the hub's watchdog).
 //
 // Resume: each guild keeps a replay buffer of its recent messages. A
 // subscription may name the last event id the client saw ("since"); the hub

@@ -6,15 +6,17 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/spywatcher/spywatcher/host/internal/auth"
 	"github.com/spywatcher/spywatcher/host/internal/bus"
+	"github.com/spywatcher/spywatcher/host/internal/ws/wsproto"
 	"github.com/spywatcher/spywatcher/sdk/go/event"
 )
 
@@ -75,9 +77,12 @@ type Config struct {
 	TicketTTL time.Duration
 	// MaxSubscriptions per connection (default 100).
 	MaxSubscriptions int
-	// FlushInterval is each guild's coalescing window (default 25 ms): what
-	// arrives within it is encoded once per audience into one frame, and
-	// that frame is written to every subscriber. Negative sends at once.
+	// FlushInterval, when positive, is each guild's coalescing window:
+	// what arrives within it becomes one frame per audience. By default
+	// (zero) each delivery from the bus (a pipeline batch) is framed at
+	// once; the writers merge what piles up while a connection waits for
+	// its turn, so the write rate adapts to the load without a window's
+	// fixed delay (BENCHMARKS.md, "Live stream fan-out").
 	FlushInterval time.Duration
 	Registerer    prometheus.Registerer
 	Logger        *slog.Logger
@@ -100,9 +105,15 @@ type Hub struct {
 	m       *metrics
 	in      feeds
 
+	// sweepers write the connections' frames (sweep.go), each a share;
+	// they stop with Run, and so does the accepting of connections.
+	sweepers []*sweeper
+	stopped  atomic.Bool
+
 	mu     sync.RWMutex
 	topics map[string]*topic
 	conns  map[*conn]struct{}
+	next   int // the sweeper of the next connection
 }
 
 // topic is one guild: its subscribers with what each may see, the items
@@ -119,6 +130,7 @@ type topic struct {
 	ring      []item
 	head      int // next slot to write
 	full      bool
+	marks     [][]*conn // per sweeper, connections a flush made ready
 }
 
 // New returns a hub fed by b (stored events, score updates, plugin
@@ -145,9 +157,6 @@ func New(cfg Config, b *bus.Local) (*Hub, error) {
 	if cfg.MaxSubscriptions <= 0 {
 		cfg.MaxSubscriptions = 100
 	}
-	if cfg.FlushInterval == 0 {
-		cfg.FlushInterval = 25 * time.Millisecond
-	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -160,6 +169,9 @@ func New(cfg Config, b *bus.Local) (*Hub, error) {
 		return nil, err
 	}
 	h.m = m
+	for i := range runtime.GOMAXPROCS(0) {
+		h.sweepers = append(h.sweepers, newSweeper(i, m))
+	}
 	h.in = feeds{events: b.Events.Subscribe(4096), scores: b.Scores.Subscribe(1024), plugins: b.PluginEvents.Subscribe(4096)}
 	if cfg.Fanout != nil {
 		h.in.fanout = cfg.Fanout.Subscribe(FanoutChannel, h.receive)
@@ -175,10 +187,16 @@ func (h *Hub) Run(ctx context.Context) {
 	defer events.Cancel()
 	defer scores.Cancel()
 	defer plugins.Cancel()
-	defer h.closeAll()
 	if h.in.fanout != nil {
 		defer h.in.fanout()
 	}
+	stop := make(chan struct{})
+	for _, s := range h.sweepers {
+		go s.run(stop)
+	}
+	defer close(stop) // after closeAll: the sweepers write the close frames, then end
+	defer h.closeAll()
+	defer h.stopped.Store(true) // no connection is accepted after this
 	go h.watchdog(ctx)
 	lost := func() {
 		h.m.busDropped.Set(float64(events.Dropped() + scores.Dropped() + plugins.Dropped()))
@@ -296,7 +314,7 @@ func (h *Hub) topic(guild string, create bool) *topic {
 	defer h.mu.Unlock()
 	if t = h.topics[guild]; t == nil {
 		g, _ := json.Marshal(guild)
-		t = &topic{guildJSON: g, subs: map[*conn]category{}, ring: make([]item, h.cfg.ReplaySize)}
+		t = &topic{guildJSON: g, subs: map[*conn]category{}, ring: make([]item, h.cfg.ReplaySize), marks: make([][]*conn, len(h.sweepers))}
 		h.topics[guild] = t
 	}
 	return t
@@ -314,7 +332,7 @@ func (h *Hub) Deliver(guild string, items []item) {
 	defer t.mu.Unlock()
 	t.pending = append(t.pending, items...)
 	h.m.delivered.Add(float64(len(items)))
-	if h.cfg.FlushInterval < 0 {
+	if h.cfg.FlushInterval <= 0 {
 		h.flushLocked(t)
 		return
 	}
@@ -349,14 +367,22 @@ func (h *Hub) flushLocked(t *topic) {
 		if !built[mask] {
 			frames[mask], built[mask] = frame(t.guildJSON, items, mask), true
 		}
-		if f := frames[mask]; f != nil {
-			c.enqueue(f)
+		if f := frames[mask]; f != nil && c.push(f) {
+			t.marks[c.sw.id] = append(t.marks[c.sw.id], c)
+		}
+	}
+	for i, m := range t.marks { // one lock per sweeper, not per connection
+		if len(m) > 0 {
+			h.sweepers[i].mark(m...)
+			clear(m)
+			t.marks[i] = m[:0]
 		}
 	}
 }
 
-// frame encodes the items mask may see as a JSON array (nil when none);
-// runs of compact items become presence batches. guild is JSON.
+// frame encodes the items mask may see as a JSON array in a WebSocket
+// text frame (nil when there are none); runs of compact items become
+// presence batches. guild is JSON.
 func frame(guild []byte, items []item, mask category) []byte {
 	n := 1
 	for _, it := range items {
@@ -367,8 +393,8 @@ func frame(guild []byte, items []item, mask category) []byte {
 	if n == 1 {
 		return nil
 	}
-	out := make([]byte, 1, n+len(guild)+32)
-	out[0] = '['
+	out := make([]byte, wsproto.MaxHeader+1, wsproto.MaxHeader+n+len(guild)+32)
+	out[wsproto.MaxHeader] = '['
 	var at0 int64
 	batch := false // inside a presence batch
 	for _, it := range items {
@@ -377,7 +403,7 @@ func frame(guild []byte, items []item, mask category) []byte {
 		}
 		switch {
 		case it.Compact && !batch:
-			if len(out) > 1 {
+			if len(out) > wsproto.MaxHeader+1 {
 				out = append(out, ',')
 			}
 			at0, batch = it.At, true
@@ -395,7 +421,7 @@ func frame(guild []byte, items []item, mask category) []byte {
 			out = append(out, ',')
 			out = append(out, it.Msg[1:]...) // past its '[', up to its ']'
 		} else {
-			if len(out) > 1 {
+			if len(out) > wsproto.MaxHeader+1 {
 				out = append(out, ',')
 			}
 			out = append(out, it.Msg...)
@@ -404,7 +430,7 @@ func frame(guild []byte, items []item, mask category) []byte {
 	if batch {
 		out = append(out, ']')
 	}
-	return append(out, ']')
+	return wsproto.Frame(append(out, ']'), wsproto.OpText)
 }
 
 // subscribe adds c to the guild's topic and, when since is set, queues what
@@ -484,8 +510,8 @@ func (h *Hub) setMask(c *conn, guild string, mask category) {
 }
 
 // watchdog, until ctx ends, pings every connection each PingInterval and
-// closes those whose current write has taken longer than WriteTimeout
-// (their writer then ends).
+// closes those whose current write has taken longer than WriteTimeout or
+// whose ping went unanswered that long.
 func (h *Hub) watchdog(ctx context.Context) {
 	tick := time.NewTicker(min(time.Second, h.cfg.WriteTimeout/4, h.cfg.PingInterval/2))
 	defer tick.Stop()
@@ -496,21 +522,27 @@ func (h *Hub) watchdog(ctx context.Context) {
 		case now := <-tick.C:
 			limit := now.Add(-h.cfg.WriteTimeout).UnixNano()
 			due := now.Add(-h.cfg.PingInterval).UnixNano()
-			var stuck []*conn
+			var stuck, silent []*conn
 			h.mu.RLock()
 			for c := range h.conns {
 				if w := c.writing.Load(); w != 0 && w < limit {
 					stuck = append(stuck, c)
 				}
+				if p := c.pingSent.Load(); p != 0 && p < limit && c.pingSent.CompareAndSwap(p, 0) {
+					silent = append(silent, c)
+				}
 				if c.lastPing <= due {
 					c.lastPing = now.UnixNano()
-					go c.ping(c.ctx)
+					go c.ping()
 				}
 			}
 			h.mu.RUnlock()
 			for _, c := range stuck {
-				h.m.dropped.WithLabelValues("write_timeout").Inc()
-				_ = c.ws.CloseNow()
+				c.die("write_timeout")
+			}
+			for _, c := range silent {
+				h.m.dropped.WithLabelValues("ping_timeout").Inc()
+				c.kick(wsproto.CloseGoingAway, "ping timeout")
 			}
 		}
 	}
@@ -522,7 +554,7 @@ func (h *Hub) closeAll() {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	for c := range h.conns {
-		c.kick(websocket.StatusGoingAway, "server shutting down")
+		c.kick(wsproto.CloseGoingAway, "server shutting down")
 	}
 }
 
@@ -538,7 +570,9 @@ func (h *Hub) queued() int {
 	defer h.mu.RUnlock()
 	n := 0
 	for c := range h.conns {
-		n += len(c.q)
+		c.omu.Lock()
+		n += len(c.out)
+		c.omu.Unlock()
 	}
 	return n
 }

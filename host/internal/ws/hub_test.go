@@ -1,10 +1,14 @@
 package ws
 
 import (
+	"bufio"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -642,7 +646,7 @@ func TestPresenceIsCompact(t *testing.T) {
 // TestStuckWriteIsClosed: a client that stops reading blocks its writer
 // once the socket buffers are full; the watchdog closes it.
 func TestStuckWriteIsClosed(t *testing.T) {
-	w := newWorld(t, Config{QueueSize: 1 << 20, WriteTimeout: 200 * time.Millisecond, FlushInterval: -1})
+	w := newWorld(t, Config{QueueSize: 1 << 20, WriteTimeout: 200 * time.Millisecond})
 	c := mustDial(t, w, "mod")
 	c.subscribe(guildA, "")
 	big := json.RawMessage(`{"type":"event","data":"` + strings.Repeat("x", 256<<10) + `"}`)
@@ -659,4 +663,204 @@ func TestStuckWriteIsClosed(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// TestProtocol: the hub's side of the WebSocket protocol as a client
+// library (an implementation independent of ours) sees it.
+func TestProtocol(t *testing.T) {
+	w := newWorld(t, Config{})
+
+	// Pings are answered; binary and non-JSON messages get an error
+	// message and the stream goes on.
+	c := mustDial(t, w, "mod")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	pong := make(chan error, 1)
+	go func() { pong <- c.c.Ping(ctx) }() // the pong is read by next below
+	if err := c.c.Write(ctx, websocket.MessageBinary, []byte{1, 2}); err != nil {
+		t.Fatal(err)
+	}
+	if m := c.next(); m.Type != "error" || !strings.Contains(m.Text, "JSON text") {
+		t.Fatalf("binary message: %+v", m)
+	}
+	if err := c.c.Write(ctx, websocket.MessageText, []byte("{nope")); err != nil {
+		t.Fatal(err)
+	}
+	if m := c.next(); m.Type != "error" || m.Code != "bad_request" {
+		t.Fatalf("bad JSON: %+v", m)
+	}
+	if err := <-pong; err != nil {
+		t.Fatalf("ping: %v", err)
+	}
+	if m := c.subscribe(guildA, ""); m.Type != "subscribed" {
+		t.Fatalf("subscribe after errors: %+v", m)
+	}
+	// A close from the client is answered (a clean close handshake).
+	if err := c.c.Close(websocket.StatusNormalClosure, "bye"); err != nil {
+		t.Fatalf("close handshake: %v", err)
+	}
+	waitFor(t, func() bool { return w.hub.Connections() == 0 })
+
+	// A message over the read limit closes with 1009.
+	c = mustDial(t, w, "mod")
+	if err := c.c.Write(ctx, websocket.MessageText, []byte(strings.Repeat("x", 5000))); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	for err == nil {
+		_, _, err = c.c.Read(ctx)
+	}
+	if websocket.CloseStatus(err) != websocket.StatusMessageTooBig {
+		t.Fatalf("oversized message: %v", err)
+	}
+}
+
+// TestProtocolViolation: a client breaking the framing rules (an unmasked
+// frame) is closed with 1002 and a reason.
+func TestProtocolViolation(t *testing.T) {
+	w := newWorld(t, Config{})
+	nc, br := rawConn(t, w, "mod")
+	if _, err := nc.Write([]byte{0x81, 0x02, 'h', 'i'}); err != nil { // no mask bit
+		t.Fatal(err)
+	}
+	for {
+		op, p := readRaw(t, br)
+		if op == 0x8 {
+			if code := int(p[0])<<8 | int(p[1]); code != 1002 || !strings.Contains(string(p[2:]), "masked") {
+				t.Fatalf("close %d %q", code, p[2:])
+			}
+			break
+		}
+	}
+}
+
+// TestUnansweredPingCloses: a client that never answers pings is closed
+// with 1001 once WriteTimeout has passed, and counted.
+func TestUnansweredPingCloses(t *testing.T) {
+	w := newWorld(t, Config{PingInterval: 20 * time.Millisecond, WriteTimeout: 100 * time.Millisecond})
+	_, br := rawConn(t, w, "mod") // reads, never answers
+	pings := 0
+	for {
+		op, p := readRaw(t, br)
+		if op == 0x9 {
+			pings++
+		}
+		if op == 0x8 {
+			if code := int(p[0])<<8 | int(p[1]); code != 1001 || string(p[2:]) != "ping timeout" || pings == 0 {
+				t.Fatalf("close %d %q after %d pings", code, p[2:], pings)
+			}
+			break
+		}
+	}
+	if metric(t, w.reg, "spywatcher_ws_dropped_total", "ping_timeout") != 1 {
+		t.Error("ping timeout not counted")
+	}
+}
+
+func TestHandshakeErrors(t *testing.T) {
+	w := newWorld(t, Config{})
+	req, _ := http.NewRequest(http.MethodGet, w.srv.URL+"/api/v1/ws", nil)
+	req.Header.Set("Authorization", "Bearer mod")
+	resp, err := http.DefaultClient.Do(req) // a plain GET, no upgrade
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body struct {
+		Error struct{ Code, Message string } `json:"error"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUpgradeRequired || body.Error.Code != "upgrade_required" || resp.Header.Get("Upgrade") != "websocket" {
+		t.Fatalf("plain GET: %s %+v", resp.Status, body)
+	}
+}
+
+// rawConn upgrades a connection by hand and reads past the hello message.
+func rawConn(t *testing.T, w *world, token string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	nc, br, err := rawDial(strings.TrimPrefix(w.srv.URL, "http://"), "/api/v1/ws", token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	_ = nc.SetDeadline(time.Now().Add(10 * time.Second)) // a broken test fails instead of hanging
+	if op, p := readRaw(t, br); op != 0x1 || !strings.Contains(string(p), "hello") {
+		t.Fatalf("first frame %d %s", op, p)
+	}
+	return nc, br
+}
+
+func readRaw(t *testing.T, br *bufio.Reader) (byte, []byte) {
+	t.Helper()
+	var buf []byte
+	op, p, err := readServerFrame(br, &buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return op, append([]byte(nil), p...)
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for i := 0; !cond(); i++ {
+		if i > 5000 {
+			t.Fatal("condition never became true")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// rawDial opens a WebSocket connection by hand, with a Bearer token.
+func rawDial(host, path, token string) (net.Conn, *bufio.Reader, error) {
+	nc, err := net.DialTimeout("tcp", host, 10*time.Second)
+	if err != nil {
+		return nil, nil, err
+	}
+	req := "GET " + path + " HTTP/1.1\r\nHost: " + host + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nAuthorization: Bearer " + token + "\r\n\r\n"
+	if _, err := nc.Write([]byte(req)); err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	br := bufio.NewReader(nc)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		nc.Close()
+		return nil, nil, fmt.Errorf("upgrade answered %s", resp.Status)
+	}
+	return nc, br, nil
+}
+
+// readServerFrame reads one (unmasked) server frame into *buf.
+func readServerFrame(br *bufio.Reader, buf *[]byte) (byte, []byte, error) {
+	var h [10]byte
+	if _, err := io.ReadFull(br, h[:2]); err != nil {
+		return 0, nil, err
+	}
+	if h[1]&0x80 != 0 {
+		return 0, nil, errors.New("masked server frame")
+	}
+	n := uint64(h[1] & 0x7f)
+	switch n {
+	case 126:
+		if _, err := io.ReadFull(br, h[:2]); err != nil {
+			return 0, nil, err
+		}
+		n = uint64(binary.BigEndian.Uint16(h[:2]))
+	case 127:
+		if _, err := io.ReadFull(br, h[:8]); err != nil {
+			return 0, nil, err
+		}
+		n = binary.BigEndian.Uint64(h[:8])
+	}
+	if uint64(cap(*buf)) < n {
+		*buf = make([]byte, n)
+	}
+	p := (*buf)[:n]
+	_, err := io.ReadFull(br, p)
+	return h[0] & 0x0f, p, err
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/spywatcher/spywatcher/host/internal/bus"
+	"github.com/spywatcher/spywatcher/host/internal/ws/wsproto"
 	"github.com/spywatcher/spywatcher/sdk/go/event"
 )
 
@@ -173,5 +174,5 @@ func pluginItem(p bus.PluginEvent) (item, error) {
 // control encodes a control message as a frame of its own.
 func control(m Message) []byte {
 	b, _ := json.Marshal([]Message{m}) // a Message always encodes
-	return b
+	return wsproto.AppendFrame(make([]byte, 0, len(b)+wsproto.MaxHeader), wsproto.OpText, b)
 }
