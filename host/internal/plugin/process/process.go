@@ -361,8 +361,10 @@ func (in *Instance) Call(ctx context.Context, hook string, input []byte) ([]byte
 	in.active.Store(nil)
 	if err != nil {
 		switch {
-		case ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded):
-			// The process may be stuck in the hook: replace it.
+		case errors.Is(ctx.Err(), context.DeadlineExceeded), status.Code(err) == codes.DeadlineExceeded:
+			// The process may be stuck in the hook: replace it. gRPC sends
+			// the deadline along, so the process's side can end the call a
+			// moment before ctx itself expires here.
 			err = fmt.Errorf("%s timed out after %s", hook, in.m.callTimeout)
 		case status.Code(err) == codes.Canceled && ctx.Err() != nil:
 			return nil, ctx.Err()
