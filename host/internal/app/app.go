@@ -275,7 +275,7 @@ func (a *App) authDeps(ctx context.Context) (api.Deps, *auth.UsageRecorder, erro
 // authentication; with Redis, events and tickets are shared by every
 // instance.
 func (a *App) newHub(d api.Deps) (*ws.Hub, error) {
-	cfg := ws.Config{Auth: d.Auth, Authz: a.Authz, Origins: a.cfg.CORSOrigins, Registerer: a.reg, Logger: a.log}
+	cfg := ws.Config{Auth: d.Auth, Authz: a.Authz, Origins: a.cfg.CORSOrigins, MinWriteInterval: a.cfg.WSWriteInterval, Registerer: a.reg, Logger: a.log}
 	if a.Redis != nil {
 		cfg.Fanout = bus.NewRedisSignals(a.Redis, a.log)
 		cfg.Tickets = ws.NewRedisTickets(a.Redis)

@@ -52,6 +52,9 @@ type Config struct {
 	BatchSize     int
 	FlushInterval time.Duration
 	IngestWriters int
+	// WSWriteInterval is the live stream's shortest time between two
+	// writes to one connection.
+	WSWriteInterval time.Duration
 
 	PluginMemoryMB        int
 	PluginQuarantineAfter int
@@ -238,6 +241,8 @@ func Settings() []Setting {
 			func(c *Config) *time.Duration { return &c.FlushInterval }),
 		integer("ingest-writers", "SPYWATCHER_INGEST_WRITERS", "0", "batches stored at once (partitioned by member); 0 picks 1 for SQLite, 3 for PostgreSQL",
 			func(c *Config) *int { return &c.IngestWriters }, 0, 64),
+		duration("ws-write-interval", "SPYWATCHER_WS_WRITE_INTERVAL", "50ms", "shortest time between two writes to one live-stream connection; what comes sooner goes out together (shorter: fresher dashboards, more CPU per connection)",
+			func(c *Config) *time.Duration { return &c.WSWriteInterval }),
 
 		integer("plugin-memory-mb", "SPYWATCHER_PLUGIN_MEMORY_MB", "512", "memory all live plugin instances may use together; idle ones beyond it are evicted",
 			func(c *Config) *int { return &c.PluginMemoryMB }, 16, 1<<20),

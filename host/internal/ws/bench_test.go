@@ -34,6 +34,7 @@ import (
 // SPYWATCHER_BENCH_WS_RATE events/s (1000), SPYWATCHER_BENCH_WS_SECONDS (20),
 // SPYWATCHER_BENCH_WS_BATCH events per publish (20, like a pipeline flush),
 // SPYWATCHER_BENCH_WS_FLUSH_MS the hub's coalescing window (none);
+// SPYWATCHER_BENCH_WS_GAP_MS its MinWriteInterval (50);
 // SPYWATCHER_BENCH_WS_CLIENT_PROFILE a file for the load client's CPU profile.
 func BenchmarkWSFanout(b *testing.B) {
 	conns := envInt("SPYWATCHER_BENCH_WS_CONNS", 5000)
@@ -45,7 +46,7 @@ func BenchmarkWSFanout(b *testing.B) {
 		az := &fakeAuthz{roles: map[string]map[string]string{}}
 		az.set("user:mod", guildA, "moderator")
 		bl := bus.NewLocal()
-		h, err := New(Config{Auth: fakeAuth{tokens: map[string]auth.Principal{"mod": {Kind: auth.KindUser, ID: "mod", Subject: "user:mod"}}}, Authz: az, FlushInterval: flush}, bl)
+		h, err := New(Config{Auth: fakeAuth{tokens: map[string]auth.Principal{"mod": {Kind: auth.KindUser, ID: "mod", Subject: "user:mod"}}}, Authz: az, FlushInterval: flush, MinWriteInterval: time.Duration(envInt("SPYWATCHER_BENCH_WS_GAP_MS", 50)) * time.Millisecond}, bl)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -47,6 +47,7 @@ type conn struct {
 	out     [][]byte
 	queued  bool
 	slow    bool
+	cooling bool // written less than MinWriteInterval ago (sweep.go)
 	closing bool
 	dead    bool
 
@@ -93,7 +94,7 @@ func (c *conn) push(f []byte) bool {
 		return false
 	}
 	c.out = append(c.out, f)
-	mark := !c.queued && !c.slow
+	mark := !c.queued && !c.slow && !c.cooling
 	c.queued = c.queued || mark
 	c.omu.Unlock()
 	return mark
@@ -113,7 +114,7 @@ func (c *conn) kick(code int, reason string) {
 		clear(c.out)
 		c.out = append(c.out[:0], f)
 		c.closing = true
-		mark := !c.queued && !c.slow
+		mark := !c.queued && !c.slow && !c.cooling
 		c.queued = c.queued || mark
 		c.omu.Unlock()
 		if mark {

@@ -24,8 +24,10 @@
 // package wsproto is the protocol). Runs of presence updates travel as
 // compact presence batches (see PresenceTag). A few sweepers, one per core,
 // write each ready connection's queued frames in one non-blocking system
-// call (sweep.go); frames that piled up while a connection waited for its
-// turn go out together, so the write rate adapts to the load. A connection
+// call (sweep.go). A connection is written at most once per
+// Config.MinWriteInterval (50 ms): a quiet guild's frames go out at once, a
+// busy guild's wait and go out together; when the hub is busier still,
+// frames pile up while a connection waits for its turn. A connection
 // whose socket is full gets a goroutine of its own until it has caught up;
 // its queue is bounded, and a connection whose queue overflows is closed
 // with code 4008 and the reason, so one slow client never slows the

@@ -84,8 +84,14 @@ type Config struct {
 	// its turn, so the write rate adapts to the load without a window's
 	// fixed delay (BENCHMARKS.md, "Live stream fan-out").
 	FlushInterval time.Duration
-	Registerer    prometheus.Registerer
-	Logger        *slog.Logger
+	// MinWriteInterval is the shortest time between two writes to one
+	// connection (default 50 ms; negative: none): frames that come sooner
+	// wait and go out together. A quiet stream's frames go out at once;
+	// a busy one is written at most 1/MinWriteInterval times a second per
+	// connection, which bounds the hub's work per connection.
+	MinWriteInterval time.Duration
+	Registerer       prometheus.Registerer
+	Logger           *slog.Logger
 }
 
 // feeds are the hub's subscriptions, made in New so that nothing published
@@ -160,6 +166,9 @@ func New(cfg Config, b *bus.Local) (*Hub, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.MinWriteInterval == 0 {
+		cfg.MinWriteInterval = 50 * time.Millisecond
+	}
 	h := &Hub{cfg: cfg, log: cfg.Logger, tickets: cfg.Tickets, topics: map[string]*topic{}, conns: map[*conn]struct{}{}}
 	if h.tickets == nil {
 		h.tickets = NewMemoryTickets()
@@ -170,7 +179,7 @@ func New(cfg Config, b *bus.Local) (*Hub, error) {
 	}
 	h.m = m
 	for i := range runtime.GOMAXPROCS(0) {
-		h.sweepers = append(h.sweepers, newSweeper(i, m))
+		h.sweepers = append(h.sweepers, newSweeper(i, m, cfg.MinWriteInterval))
 	}
 	h.in = feeds{events: b.Events.Subscribe(4096), scores: b.Scores.Subscribe(1024), plugins: b.PluginEvents.Subscribe(4096)}
 	if cfg.Fanout != nil {

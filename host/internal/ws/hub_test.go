@@ -864,3 +864,24 @@ func readServerFrame(br *bufio.Reader, buf *[]byte) (byte, []byte, error) {
 	_, err := io.ReadFull(br, p)
 	return h[0] & 0x0f, p, err
 }
+
+// TestWriteIntervalMergesABusyStream: frames for a connection written less
+// than MinWriteInterval ago wait, and go out together in one write.
+func TestWriteIntervalMergesABusyStream(t *testing.T) {
+	w := newWorld(t, Config{MinWriteInterval: 2 * time.Second})
+	c := mustDial(t, w, "mod")
+	c.subscribe(guildA, "") // hello and subscribed: a write each, each followed by the interval
+	for _, id := range []string{"e1", "e2", "e3"} {
+		w.hub.Deliver(guildA, []item{{ID: id, Cat: catEvents, Msg: json.RawMessage(`{"type":"event","id":"` + id + `"}`)}})
+	}
+	for _, id := range []string{"e1", "e2", "e3"} {
+		if m := c.next(); m.ID != id {
+			t.Fatalf("got %+v, want %s", m, id)
+		}
+	}
+	// Counters are added after each sweep: wait for the third write's.
+	waitFor(t, func() bool { return metric(t, w.reg, "spywatcher_ws_writes_total", "") >= 3 })
+	if f, n := metric(t, w.reg, "spywatcher_ws_frames_total", ""), metric(t, w.reg, "spywatcher_ws_writes_total", ""); f != 5 || n != 3 {
+		t.Fatalf("%v frames in %v writes, want 5 in 3 (the events' three in one)", f, n)
+	}
+}

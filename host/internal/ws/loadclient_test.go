@@ -99,11 +99,12 @@ func TestLoadClient(t *testing.T) {
 
 var pollPause = time.Duration(envInt("SPYWATCHER_LOAD_PAUSE_US", 1000)) * time.Microsecond
 
-// loadLoop reads the sockets registered with its epoll instance.
+// loadLoop reads the sockets registered with its epoll instance. Sockets
+// are added before it runs (conns is indexed by descriptor).
 type loadLoop struct {
 	ep    int
 	mu    sync.Mutex
-	conns map[int32]*loadConn
+	conns []*loadConn
 	buf   []byte
 }
 
@@ -120,7 +121,7 @@ func newLoadLoop() (*loadLoop, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &loadLoop{ep: ep, conns: map[int32]*loadConn{}, buf: make([]byte, 1<<20)}, nil
+	return &loadLoop{ep: ep, buf: make([]byte, 1<<20)}, nil
 }
 
 func (l *loadLoop) add(fd int, rest []byte) error {
@@ -128,7 +129,10 @@ func (l *loadLoop) add(fd int, rest []byte) error {
 		return err
 	}
 	l.mu.Lock()
-	l.conns[int32(fd)] = &loadConn{fd: fd, partial: rest}
+	if fd >= len(l.conns) {
+		l.conns = append(l.conns, make([]*loadConn, fd+1-len(l.conns))...)
+	}
+	l.conns[fd] = &loadConn{fd: fd, partial: rest}
 	l.mu.Unlock()
 	return syscall.EpollCtl(l.ep, syscall.EPOLL_CTL_ADD, fd, &syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(fd)})
 }
@@ -140,8 +144,10 @@ func (l *loadLoop) run(stop <-chan struct{}, hist *latencyHist, subscribed *atom
 	for {
 		select {
 		case <-stop:
-			for fd := range l.conns {
-				syscall.Close(int(fd))
+			for _, c := range l.conns {
+				if c != nil {
+					syscall.Close(c.fd)
+				}
 			}
 			return
 		default:
@@ -151,12 +157,7 @@ func (l *loadLoop) run(stop <-chan struct{}, hist *latencyHist, subscribed *atom
 			panic(err)
 		}
 		for _, ev := range events[:max(n, 0)] {
-			l.mu.Lock()
-			c := l.conns[ev.Fd]
-			l.mu.Unlock()
-			if c != nil {
-				l.read(c, hist, subscribed)
-			}
+			l.read(l.conns[ev.Fd], hist, subscribed)
 		}
 		if n < len(events)/4 && pollPause > 0 {
 			// Few sockets were ready: let more become ready before asking

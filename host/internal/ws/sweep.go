@@ -1,6 +1,7 @@
 package ws
 
 import (
+	"math"
 	"net"
 	"sync"
 	"syscall"
@@ -28,10 +29,21 @@ type sweeper struct {
 	// frames and writes are counted per pass, not per write.
 	frames, writes int
 	m              *metrics
+	// gap is Config.MinWriteInterval. A connection just written waits in
+	// cool (oldest first: every entry waits the same gap) until then;
+	// frames queued meanwhile go out together when it is released.
+	gap      time.Duration
+	cool     []cooling
+	coolHead int
 }
 
-func newSweeper(id int, m *metrics) *sweeper {
-	return &sweeper{id: id, m: m, wake: make(chan struct{}, 1)}
+type cooling struct {
+	c   *conn
+	due int64 // Unix ns
+}
+
+func newSweeper(id int, m *metrics, gap time.Duration) *sweeper {
+	return &sweeper{id: id, m: m, gap: gap, wake: make(chan struct{}, 1)}
 }
 
 // mark queues connections that have frames to write.
@@ -51,14 +63,57 @@ func (s *sweeper) mark(cs ...*conn) {
 // run writes until stop is closed, then writes what was marked before that
 // (close frames at shutdown) and returns.
 func (s *sweeper) run(stop <-chan struct{}) {
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
 	for {
+		var due <-chan time.Time
+		if s.coolHead < len(s.cool) {
+			timer.Reset(time.Duration(s.cool[s.coolHead].due - time.Now().UnixNano()))
+			due = timer.C
+		}
 		select {
 		case <-s.wake:
-			s.pass()
+		case <-due:
 		case <-stop:
+			s.gap = 0
+			s.release(math.MaxInt64)
 			s.pass()
 			return
 		}
+		timer.Stop()
+		// Within a millisecond is due enough: one wake-up releases a run
+		// of connections instead of one each.
+		s.release(time.Now().Add(time.Millisecond).UnixNano())
+		s.pass()
+	}
+}
+
+// release ends the wait of the connections due by until, marking those
+// with frames queued meanwhile.
+func (s *sweeper) release(until int64) {
+	var ready []*conn
+	for s.coolHead < len(s.cool) && s.cool[s.coolHead].due <= until {
+		c := s.cool[s.coolHead].c
+		s.cool[s.coolHead] = cooling{}
+		s.coolHead++
+		c.omu.Lock()
+		c.cooling = false
+		mark := len(c.out) > 0 && !c.queued && !c.slow && !c.dead
+		c.queued = c.queued || mark
+		c.omu.Unlock()
+		if mark {
+			ready = append(ready, c)
+		}
+	}
+	if s.coolHead == len(s.cool) {
+		s.cool, s.coolHead = s.cool[:0], 0
+	} else if s.coolHead > len(s.cool)/2 {
+		n := copy(s.cool, s.cool[s.coolHead:])
+		clear(s.cool[n:])
+		s.cool, s.coolHead = s.cool[:n], 0
+	}
+	if len(ready) > 0 {
+		s.mark(ready...)
 	}
 }
 
@@ -95,7 +150,7 @@ const maxMerge = 1 << 20
 func (s *sweeper) send(c *conn) {
 	c.omu.Lock()
 	c.queued = false
-	if c.slow || c.dead || len(c.out) == 0 {
+	if c.slow || c.dead || c.cooling || len(c.out) == 0 {
 		c.omu.Unlock()
 		return
 	}
@@ -104,6 +159,9 @@ func (s *sweeper) send(c *conn) {
 	if len(c.out) > 0 { // more than one write's worth: the rest next
 		c.queued = true
 		defer s.mark(c)
+	} else if s.gap > 0 {
+		c.cooling = true
+		s.cool = append(s.cool, cooling{c: c, due: time.Now().Add(s.gap).UnixNano()})
 	}
 	c.omu.Unlock()
 
