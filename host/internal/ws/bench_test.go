@@ -33,20 +33,18 @@ import (
 // delay when the frame arrives. Settings: SPYWATCHER_BENCH_WS_CONNS (5000),
 // SPYWATCHER_BENCH_WS_RATE events/s (1000), SPYWATCHER_BENCH_WS_SECONDS (20),
 // SPYWATCHER_BENCH_WS_BATCH events per publish (20, like a pipeline flush),
-// SPYWATCHER_BENCH_WS_FLUSH_MS the hub's coalescing window (none);
-// SPYWATCHER_BENCH_WS_GAP_MS its MinWriteInterval (50);
+// SPYWATCHER_BENCH_WS_GAP_MS the hub's MinWriteInterval (50);
 // SPYWATCHER_BENCH_WS_CLIENT_PROFILE a file for the load client's CPU profile.
 func BenchmarkWSFanout(b *testing.B) {
 	conns := envInt("SPYWATCHER_BENCH_WS_CONNS", 5000)
 	rate := envInt("SPYWATCHER_BENCH_WS_RATE", 1000)
 	seconds := envInt("SPYWATCHER_BENCH_WS_SECONDS", 20)
 	per := envInt("SPYWATCHER_BENCH_WS_BATCH", 20)
-	flush := time.Duration(envInt("SPYWATCHER_BENCH_WS_FLUSH_MS", 0)) * time.Millisecond
 	for i := 0; i < b.N; i++ {
 		az := &fakeAuthz{roles: map[string]map[string]string{}}
 		az.set("user:mod", guildA, "moderator")
 		bl := bus.NewLocal()
-		h, err := New(Config{Auth: fakeAuth{tokens: map[string]auth.Principal{"mod": {Kind: auth.KindUser, ID: "mod", Subject: "user:mod"}}}, Authz: az, FlushInterval: flush, MinWriteInterval: time.Duration(envInt("SPYWATCHER_BENCH_WS_GAP_MS", 50)) * time.Millisecond}, bl)
+		h, err := New(Config{Auth: fakeAuth{tokens: map[string]auth.Principal{"mod": {Kind: auth.KindUser, ID: "mod", Subject: "user:mod"}}}, Authz: az, MinWriteInterval: time.Duration(envInt("SPYWATCHER_BENCH_WS_GAP_MS", 50)) * time.Millisecond}, bl)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -18,10 +18,9 @@
 // scores/read (moderator) adds score updates.
 //
 // Every message is encoded once. Each delivery to a guild (a pipeline
-// batch from the bus, or what Config.FlushInterval collected when set)
-// becomes one WebSocket frame per audience, and those same bytes are queued
-// to every subscriber (server frames are unmasked, so they can be shared;
-// package wsproto is the protocol). Runs of presence updates travel as
+// batch from the bus) becomes one WebSocket frame per audience, and those
+// same bytes are queued to every subscriber (server frames are unmasked,
+// so they can be shared; package wsproto is the protocol). Runs of presence updates travel as
 // compact presence batches (see PresenceTag). A few sweepers, one per core,
 // write each ready connection's queued frames in one non-blocking system
 // call (sweep.go). A connection is written at most once per

@@ -77,13 +77,6 @@ type Config struct {
 	TicketTTL time.Duration
 	// MaxSubscriptions per connection (default 100).
 	MaxSubscriptions int
-	// FlushInterval, when positive, is each guild's coalescing window:
-	// what arrives within it becomes one frame per audience. By default
-	// (zero) each delivery from the bus (a pipeline batch) is framed at
-	// once; the writers merge what piles up while a connection waits for
-	// its turn, so the write rate adapts to the load without a window's
-	// fixed delay (BENCHMARKS.md, "Live stream fan-out").
-	FlushInterval time.Duration
 	// MinWriteInterval is the shortest time between two writes to one
 	// connection (default 50 ms; negative: none): frames that come sooner
 	// wait and go out together. A quiet stream's frames go out at once;
@@ -122,21 +115,18 @@ type Hub struct {
 	next   int // the sweeper of the next connection
 }
 
-// topic is one guild: its subscribers with what each may see, the items
-// waiting for the end of the coalescing window, and the replay buffer. One
-// mutex orders flushing, replay and subscription, so a subscriber never
-// misses or doubles a message between replay and live: items enter the
-// replay buffer only when they are flushed to the subscribers.
+// topic is one guild: its subscribers with what each may see, and the
+// replay buffer. One mutex orders delivery, replay and subscription, so a
+// subscriber never misses or doubles a message between replay and live:
+// items enter the replay buffer as they are queued to the subscribers.
 type topic struct {
 	guildJSON []byte
 	mu        sync.Mutex
 	subs      map[*conn]category
-	pending   []item
-	armed     bool // a flush is scheduled
 	ring      []item
 	head      int // next slot to write
 	full      bool
-	marks     [][]*conn // per sweeper, connections a flush made ready
+	marks     [][]*conn // per sweeper, connections a delivery made ready
 }
 
 // New returns a hub fed by b (stored events, score updates, plugin
@@ -329,40 +319,17 @@ func (h *Hub) topic(guild string, create bool) *topic {
 	return t
 }
 
-// Deliver queues items for the guild's subscribers: they are sent, and
-// enter the replay buffer, at the end of the guild's coalescing window. It
-// never blocks on a connection.
+// Deliver queues items for the guild's subscribers (one frame per
+// audience, built once and shared by all its connections) and adds them to
+// the replay buffer. It never blocks on a connection.
 func (h *Hub) Deliver(guild string, items []item) {
 	if len(items) == 0 {
 		return
 	}
+	h.m.delivered.Add(float64(len(items)))
 	t := h.topic(guild, true)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.pending = append(t.pending, items...)
-	h.m.delivered.Add(float64(len(items)))
-	if h.cfg.FlushInterval <= 0 {
-		h.flushLocked(t)
-		return
-	}
-	if !t.armed {
-		t.armed = true
-		time.AfterFunc(h.cfg.FlushInterval, func() {
-			t.mu.Lock()
-			defer t.mu.Unlock()
-			h.flushLocked(t)
-		})
-	}
-}
-
-// flushLocked moves the pending items to the replay buffer and sends them:
-// one frame per audience, built once and shared by all its connections.
-func (h *Hub) flushLocked(t *topic) {
-	items := t.pending
-	t.pending, t.armed = nil, false
-	if len(items) == 0 {
-		return
-	}
 	for _, it := range items {
 		t.ring[t.head] = it
 		t.head++
