@@ -487,10 +487,28 @@ func (in *Instance) supervise() {
 		}
 		lastPing = time.Now()
 		if err := in.ping(p); err != nil {
-			in.crashed(p, fmt.Errorf("plugin process failed its health check: %w", err), true)
+			// A process that died just before the ping fails it too: say
+			// which it was (go-plugin notices the exit a moment later).
+			err = fmt.Errorf("plugin process failed its health check: %w", err)
+			if exitedWithin(p, 200*time.Millisecond) {
+				err = errors.New("plugin process exited")
+			}
+			in.crashed(p, err, true)
 			continue
 		}
 		in.sampleRSS()
+	}
+}
+
+// exitedWithin tells whether p's process is seen to have exited within d.
+func exitedWithin(p *proc, d time.Duration) bool {
+	for end := time.Now().Add(d); ; time.Sleep(5 * time.Millisecond) {
+		if p.client.Exited() {
+			return true
+		}
+		if time.Now().After(end) {
+			return false
+		}
 	}
 }
 
